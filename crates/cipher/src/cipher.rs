@@ -1,0 +1,192 @@
+//! Ciphertext tensors in algebra coordinates: what a server computes with.
+
+use crate::basis::{KeyTag, PublicBasis};
+use crate::kernels::{self, for_chunks2};
+use crate::plain::{matmul_operands, storage_plumbing};
+use crate::planes::Planes;
+use crate::wire::WireCiphertext;
+use crate::{Domain, Error, Float, Result};
+
+/// A tensor of MORE ciphertexts, each stored as its coordinates `(a, b)` in the public basis
+/// `{I, R'}` (see [`PublicBasis`]).
+///
+/// It implements [`Domain`] and nothing else that computes on values: there is no method that
+/// reads a plaintext, compares ciphertexts or diagonalises one. Decryption needs the owner's
+/// secret key, which lives in another crate that server code does not link.
+///
+/// ```
+/// use moreml_cipher::prelude::*;
+/// let basis = PublicBasis::new([0.0, 1.0, 1.0, 0.0]).unwrap();
+/// // Two ciphertexts as the owner would send them (standard 2x2 form).
+/// let wire = WireCiphertext::<f64>::from_vec(&[2], vec![2.0, 1.0, 1.0, 2.0, 5.0, -3.0, -3.0, 5.0]).unwrap();
+/// let x = CipherTensor::from_wire(&wire, &basis, "example").unwrap();
+/// let y = x.square().add_scalar(1.0); // server side: x^2 + 1, no key involved
+/// let back = y.to_wire(&basis);
+/// assert_eq!(back.shape(), &[2]);
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct CipherTensor<T: Float>(Planes<T>);
+
+impl<T: Float> std::fmt::Debug for CipherTensor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CipherTensor<{}>{:?}", T::NAME, self.shape())
+    }
+}
+
+impl<T: Float> CipherTensor<T> {
+    /// Converts standard 2x2 ciphertexts into algebra coordinates, rejecting values that are
+    /// not in the algebra of `basis` (corruption, or a basis from another key) and NaN/inf.
+    pub fn from_wire(wire: &WireCiphertext<T>, basis: &PublicBasis, what: &str) -> Result<Self> {
+        let n = wire.numel();
+        let mut planes = Planes::zeros(wire.shape(), 2);
+        let tol = PublicBasis::tolerance::<T>();
+        let src = wire.raw();
+        let worst = std::sync::Mutex::new(None::<(usize, f64)>);
+        {
+            let (pa, pb) = planes.planes_mut2();
+            for_chunks2(pa, pb, |ca, cb, off| {
+                for (i, (a, b)) in ca.iter_mut().zip(cb.iter_mut()).enumerate() {
+                    let c = &src[4 * (off + i)..4 * (off + i) + 4];
+                    let c = [c[0].f64(), c[1].f64(), c[2].f64(), c[3].f64()];
+                    let (x, y, res) = basis.to_coords(c);
+                    if !(res <= tol) {
+                        let mut w = worst.lock().unwrap_or_else(|e| e.into_inner());
+                        if w.is_none() {
+                            *w = Some((off + i, res));
+                        }
+                    }
+                    *a = T::of(x);
+                    *b = T::of(y);
+                }
+            });
+        }
+        if let Some((index, residual)) = worst.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            let c = &src[4 * index..4 * index + 4];
+            if c.iter().any(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    what: what.to_string(),
+                    index,
+                    value: c.iter().find(|v| !v.is_finite()).map_or(f64::NAN, |v| v.f64()),
+                });
+            }
+            return Err(Error::OutOfAlgebra {
+                what: what.to_string(),
+                key_id: "of this basis".into(),
+                index,
+                residual,
+                tolerance: tol,
+            });
+        }
+        debug_assert_eq!(planes.numel(), n);
+        Ok(Self(planes))
+    }
+
+    /// Like [`CipherTensor::from_wire`], naming the key in errors.
+    pub fn from_wire_tagged(wire: &WireCiphertext<T>, tag: &KeyTag, what: &str) -> Result<Self> {
+        Self::from_wire(wire, &tag.basis, what).map_err(|e| match e {
+            Error::OutOfAlgebra { what, index, residual, tolerance, .. } => Error::OutOfAlgebra {
+                what,
+                key_id: tag.key_id.clone(),
+                index,
+                residual,
+                tolerance,
+            },
+            e => e,
+        })
+    }
+
+    /// Back to standard 2x2 ciphertexts `a I + b R'`.
+    pub fn to_wire(&self, basis: &PublicBasis) -> WireCiphertext<T> {
+        let (pa, pb) = (self.0.plane(0), self.0.plane(1));
+        let mut out = vec![T::zero(); 4 * self.numel()];
+        kernels::for_chunks(&mut out, |o, off| {
+            for (k, c) in o.chunks_exact_mut(4).enumerate() {
+                let i = off / 4 + k;
+                let m = basis.from_coords(pa[i].f64(), pb[i].f64());
+                for (d, s) in c.iter_mut().zip(m) {
+                    *d = T::of(s);
+                }
+            }
+        });
+        WireCiphertext::from_vec(self.shape(), out).expect("4 values per ciphertext")
+    }
+}
+
+impl<T: Float> Domain for CipherTensor<T> {
+    type Scalar = T;
+    const PLANES: usize = 2;
+    const NAME: &'static str = "cipher";
+    storage_plumbing!();
+
+    fn mul(&self, other: &Self) -> Self {
+        assert_eq!(self.shape(), other.shape(), "mul: shape mismatch");
+        let (a, b) = (self.0.plane(0), self.0.plane(1));
+        let (c, d) = (other.0.plane(0), other.0.plane(1));
+        let mut out = Planes::zeros(self.shape(), 2);
+        let (oa, ob) = out.planes_mut2();
+        for_chunks2(oa, ob, |x, y, off| {
+            let r = off..off + x.len();
+            let (a, b, c, d) = (&a[r.clone()], &b[r.clone()], &c[r.clone()], &d[r]);
+            for i in 0..x.len() {
+                x[i] = a[i] * c[i] + b[i] * d[i];
+                y[i] = a[i] * d[i] + b[i] * c[i];
+            }
+        });
+        Self(out)
+    }
+
+    fn square(&self) -> Self {
+        let (a, b) = (self.0.plane(0), self.0.plane(1));
+        let mut out = Planes::zeros(self.shape(), 2);
+        let (oa, ob) = out.planes_mut2();
+        for_chunks2(oa, ob, |x, y, off| {
+            for i in 0..x.len() {
+                let (p, q) = (a[off + i], b[off + i]);
+                x[i] = p * p + q * q;
+                y[i] = (p + p) * q;
+            }
+        });
+        Self(out)
+    }
+
+    fn recip(&self) -> Self {
+        // (a + bR')^-1 = (a - bR') / (a^2 - b^2); a^2 - b^2 = m * r.
+        let (a, b) = (self.0.plane(0), self.0.plane(1));
+        let mut out = Planes::zeros(self.shape(), 2);
+        let (oa, ob) = out.planes_mut2();
+        for_chunks2(oa, ob, |x, y, off| {
+            for i in 0..x.len() {
+                let (p, q) = (a[off + i], b[off + i]);
+                let det = T::one() / ((p - q) * (p + q));
+                x[i] = p * det;
+                y[i] = -q * det;
+            }
+        });
+        Self(out)
+    }
+
+    fn add_scalar(&self, c: T) -> Self {
+        let mut out = self.clone();
+        out.0.plane_mut(0).iter_mut().for_each(|v| *v += c);
+        out
+    }
+
+    fn matmul(&self, ta: bool, rhs: &Self, tb: bool) -> Self {
+        // Karatsuba on (A1 + A2 R')(B1 + B2 R') with R'^2 = I:
+        //   C1 = A1 B1 + A2 B2,  C2 = (A1 + A2)(B1 + B2) - C1.
+        let (ao, bo, shape) = matmul_operands(self.shape(), ta, rhs.shape(), tb);
+        let (a1, a2) = (self.0.plane(0), self.0.plane(1));
+        let (b1, b2) = (rhs.0.plane(0), rhs.0.plane(1));
+        let mut sa = a1.to_vec();
+        kernels::update(&mut sa, a2, |x, y| x + y);
+        let mut sb = b1.to_vec();
+        kernels::update(&mut sb, b2, |x, y| x + y);
+        let mut out = Planes::zeros(&shape, 2);
+        let (c1, c2) = out.planes_mut2();
+        kernels::gemm(c1, a1, ao, b1, bo, T::one(), false);
+        kernels::gemm(c1, a2, ao, b2, bo, T::one(), true);
+        kernels::map(c2, c1, |v| -v);
+        kernels::gemm(c2, &sa, ao, &sb, bo, T::one(), true);
+        Self(out)
+    }
+}

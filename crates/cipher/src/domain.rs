@@ -1,0 +1,153 @@
+//! The numeric-domain trait: the homomorphic operation set, as one interface implemented by
+//! plaintext tensors and by ciphertext tensors.
+//!
+//! Layers and non-linear functions are written once against [`Domain`]; the plaintext
+//! baseline then runs exactly the same formulas as the encrypted run, which makes
+//! "decrypt(encrypted result) == plaintext result" a testable property.
+//!
+//! The trait is the whole vocabulary a server has for ciphertexts: add, subtract, multiply,
+//! multiply by a public constant, add a public constant, inverse, and linear re-arrangements
+//! (reshape, transpose, slicing, sums). It offers no comparison, no way to read a value and no
+//! eigen-decomposition.
+
+use crate::planes::{Planes, Window2d};
+use crate::{Float, Result};
+
+/// A tensor type that supports the MORE homomorphic operation set.
+///
+/// Implemented by [`crate::PlainTensor`] (one real per element) and [`crate::CipherTensor`]
+/// (one MORE ciphertext per element, stored as two algebra coordinates).
+///
+/// Shapes of operands must agree; a mismatch is a programming error and panics (data from
+/// users is shape-checked when it is loaded).
+///
+/// ```
+/// use moreml_cipher::prelude::*;
+/// fn poly<D: Domain>(x: &D) -> D {
+///     // x^2 + 0.5 x + 1, written once for both domains
+///     x.square().add(&x.scale(D::Scalar::of(0.5))).add_scalar(D::Scalar::of(1.0))
+/// }
+/// let x = PlainTensor::<f64>::from_vec(&[3], vec![0.0, 1.0, 2.0]).unwrap();
+/// assert_eq!(poly(&x).values(), &[1.0, 2.5, 6.0]);
+/// ```
+pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
+    /// The real scalar the domain computes in.
+    type Scalar: Float;
+    /// Coordinate planes per element (1 plaintext, 2 ciphertext).
+    const PLANES: usize;
+    /// `"plain"` or `"cipher"`, for logs and reports.
+    const NAME: &'static str;
+
+    #[doc(hidden)]
+    fn planes(&self) -> &Planes<Self::Scalar>;
+    #[doc(hidden)]
+    fn planes_mut(&mut self) -> &mut Planes<Self::Scalar>;
+    #[doc(hidden)]
+    fn wrap(p: Planes<Self::Scalar>) -> Self;
+    #[doc(hidden)]
+    fn into_planes(self) -> Planes<Self::Scalar>;
+
+    /// Elementwise product (for ciphertexts: the matrix product of the 2x2 ciphertexts).
+    fn mul(&self, other: &Self) -> Self;
+    /// Elementwise inverse `1/x` (for ciphertexts: the matrix inverse; needs both the value
+    /// and the hidden random value non-zero).
+    fn recip(&self) -> Self;
+    /// Adds a public constant to every element.
+    fn add_scalar(&self, c: Self::Scalar) -> Self;
+    /// Matrix product `op(self) * op(rhs)` of two 2-D tensors, `op` = optional transpose.
+    ///
+    /// # Shapes
+    /// `op(self)`: `[m, k]`, `op(rhs)`: `[k, n]` -> `[m, n]`.
+    fn matmul(&self, transpose_self: bool, rhs: &Self, transpose_rhs: bool) -> Self;
+
+    /// Public constants: each value `v` becomes `v` (plain) or the trivial ciphertext `v*I`.
+    ///
+    /// This is how a server initialises weights: they start public and become ciphertexts
+    /// through the first update.
+    fn constant(shape: &[usize], values: Vec<Self::Scalar>) -> Result<Self> {
+        let n = values.len();
+        let mut data = values;
+        data.resize(n * Self::PLANES, <Self::Scalar as num_traits::Zero>::zero());
+        Ok(Self::wrap(Planes::from_vec(shape, Self::PLANES, data)?))
+    }
+
+    /// All-zero tensor (zero is a public constant).
+    fn zeros(shape: &[usize]) -> Self {
+        Self::wrap(Planes::zeros(shape, Self::PLANES))
+    }
+
+    /// The logical shape.
+    fn shape(&self) -> &[usize] {
+        self.planes().shape()
+    }
+    /// Number of elements.
+    fn numel(&self) -> usize {
+        self.planes().numel()
+    }
+    /// Same elements, another shape.
+    fn reshape(self, shape: &[usize]) -> Result<Self> {
+        Ok(Self::wrap(self.into_planes().reshape(shape)?))
+    }
+
+    /// `self * self`.
+    fn square(&self) -> Self {
+        self.mul(self)
+    }
+    /// Elementwise sum.
+    fn add(&self, other: &Self) -> Self {
+        Self::wrap(self.planes().add(other.planes()))
+    }
+    /// Elementwise difference.
+    fn sub(&self, other: &Self) -> Self {
+        Self::wrap(self.planes().sub(other.planes()))
+    }
+    /// Multiplication by a public constant.
+    fn scale(&self, c: Self::Scalar) -> Self {
+        Self::wrap(self.planes().scale(c))
+    }
+    /// `self = alpha * x + beta * self` with public constants `alpha`, `beta`.
+    fn axpby(&mut self, alpha: Self::Scalar, x: &Self, beta: Self::Scalar) {
+        self.planes_mut().axpby(alpha, x.planes(), beta)
+    }
+    /// Adds a `[k]` row to every row of a `[.., k]` tensor (bias).
+    fn add_row(&mut self, row: &Self) {
+        self.planes_mut().add_row(row.planes())
+    }
+    /// `[.., k] -> [k]`: sum over all leading axes (bias gradient).
+    fn sum_rows(&self) -> Self {
+        Self::wrap(self.planes().sum_rows())
+    }
+    /// `[n, k] -> [n]`: sum over the last axis.
+    fn sum_last(&self) -> Self {
+        Self::wrap(self.planes().sum_last())
+    }
+    /// `[n] -> [n, k]`: repeat each element `k` times.
+    fn broadcast_last(&self, k: usize) -> Self {
+        Self::wrap(self.planes().broadcast_last(k))
+    }
+    /// Transpose of a matrix.
+    fn transpose2(&self) -> Self {
+        Self::wrap(self.planes().transpose2())
+    }
+    /// Rows `idx` of axis 0 (mini-batch selection).
+    fn gather_rows(&self, idx: &[usize]) -> Self {
+        Self::wrap(self.planes().gather_rows(idx))
+    }
+    /// im2col for convolutions, see [`Window2d`].
+    fn im2col(&self, g: &Window2d) -> Self {
+        Self::wrap(self.planes().im2col(g))
+    }
+    /// Adjoint of [`Domain::im2col`].
+    fn col2im(&self, g: &Window2d) -> Self {
+        Self::wrap(self.planes().col2im(g))
+    }
+    /// Slot `(dy, dx)` of every pooling window.
+    fn window_slot(&self, g: &Window2d, dy: usize, dx: usize) -> Self {
+        Self::wrap(self.planes().window_slot(g, dy, dx))
+    }
+    /// Adjoint of [`Domain::window_slot`], accumulated into `acc`.
+    fn add_to_window_slot(&self, acc: &mut Self, g: &Window2d, dy: usize, dx: usize) {
+        self.planes()
+            .add_to_window_slot(acc.planes_mut(), g, dy, dx)
+    }
+}

@@ -1,0 +1,144 @@
+//! Fast kernels: GEMM on top of the `gemm` crate, and chunked parallel elementwise loops.
+//!
+//! Kernels take plain slices plus dimensions and write into a destination, so that the
+//! plaintext and the ciphertext tensors share them (faer-style: storage is not the kernel's
+//! business).
+
+use crate::Float;
+use rayon::prelude::*;
+
+/// Below this many elements, elementwise loops run on the calling thread.
+pub(crate) const PAR_MIN: usize = 1 << 15;
+/// Chunk length handed to one rayon task.
+pub(crate) const CHUNK: usize = 1 << 13;
+
+/// Shape of one GEMM operand as stored row-major, and whether it is used transposed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Operand {
+    pub rows: usize,
+    pub cols: usize,
+    pub transposed: bool,
+}
+
+impl Operand {
+    /// Logical (rows, cols) after the optional transpose.
+    pub fn logical(self) -> (usize, usize) {
+        if self.transposed {
+            (self.cols, self.rows)
+        } else {
+            (self.rows, self.cols)
+        }
+    }
+    /// (column stride, row stride) of the logical matrix inside the row-major buffer.
+    fn strides(self) -> (isize, isize) {
+        if self.transposed {
+            (self.cols as isize, 1)
+        } else {
+            (1, self.cols as isize)
+        }
+    }
+}
+
+/// `dst = beta_dst * dst + alpha * op(a) * op(b)`, with `dst` row-major `m x n`.
+///
+/// When `accumulate` is false `dst` is overwritten (its old contents are never read).
+pub(crate) fn gemm<T: Float>(
+    dst: &mut [T],
+    a: &[T],
+    ao: Operand,
+    b: &[T],
+    bo: Operand,
+    alpha: T,
+    accumulate: bool,
+) {
+    let (m, k) = ao.logical();
+    let (k2, n) = bo.logical();
+    assert_eq!(k, k2, "gemm: inner dimensions differ");
+    assert_eq!(dst.len(), m * n, "gemm: destination has the wrong length");
+    assert_eq!(a.len(), ao.rows * ao.cols);
+    assert_eq!(b.len(), bo.rows * bo.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.fill(T::zero());
+        }
+        return;
+    }
+    let (a_cs, a_rs) = ao.strides();
+    let (b_cs, b_rs) = bo.strides();
+    // SAFETY: the pointers come from slices whose lengths were checked against the logical
+    // dimensions and strides above; dst does not alias a or b (distinct borrows).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            T::one(),
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
+}
+
+/// Runs `f(chunk_of_out, offset)` over `out` in parallel chunks (serially when small).
+pub(crate) fn for_chunks<T: Float>(out: &mut [T], f: impl Fn(&mut [T], usize) + Sync) {
+    if out.len() < PAR_MIN {
+        f(out, 0);
+    } else {
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, c)| f(c, i * CHUNK));
+    }
+}
+
+/// Like [`for_chunks`] over two outputs of equal length, chunked in lockstep.
+pub(crate) fn for_chunks2<T: Float>(
+    o1: &mut [T],
+    o2: &mut [T],
+    f: impl Fn(&mut [T], &mut [T], usize) + Sync,
+) {
+    debug_assert_eq!(o1.len(), o2.len());
+    if o1.len() < PAR_MIN {
+        f(o1, o2, 0);
+    } else {
+        o1.par_chunks_mut(CHUNK)
+            .zip(o2.par_chunks_mut(CHUNK))
+            .enumerate()
+            .for_each(|(i, (c1, c2))| f(c1, c2, i * CHUNK));
+    }
+}
+
+/// `out[i] = f(x[i])` in parallel.
+pub(crate) fn map<T: Float>(out: &mut [T], x: &[T], f: impl Fn(T) -> T + Sync) {
+    for_chunks(out, |o, off| {
+        let end = off + o.len();
+        for (o, &v) in o.iter_mut().zip(&x[off..end]) {
+            *o = f(v);
+        }
+    });
+}
+
+/// `out[i] = f(out[i], x[i])` in parallel.
+pub(crate) fn update<T: Float>(out: &mut [T], x: &[T], f: impl Fn(T, T) -> T + Sync) {
+    for_chunks(out, |o, off| {
+        let end = off + o.len();
+        for (o, &v) in o.iter_mut().zip(&x[off..end]) {
+            *o = f(*o, v);
+        }
+    });
+}

@@ -1,0 +1,417 @@
+//! Storage shared by plaintext and ciphertext tensors, and the operations that act on every
+//! coordinate plane the same way.
+//!
+//! A plaintext tensor has one plane (the values); a ciphertext tensor has two (its coordinates
+//! `a`, `b` in the public basis `{I, R'}` of the MORE algebra). Every *linear* map (sums,
+//! differences, scaling by public constants, broadcasting, slicing, im2col, pooling windows)
+//! is homomorphic when applied plane by plane, so it is written once here. Nothing in this
+//! module multiplies two tensors: that is where the domains differ.
+
+use crate::kernels::{self, for_chunks};
+use crate::{Error, Float, Result};
+use rayon::prelude::*;
+
+/// Dense row-major storage: `planes` coordinate planes of `shape`, stored back to back.
+#[derive(Clone, PartialEq)]
+pub struct Planes<T> {
+    shape: Vec<usize>,
+    planes: usize,
+    data: Vec<T>,
+}
+
+impl<T: Float> std::fmt::Debug for Planes<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print values: for ciphertexts they are all an attacker needs.
+        write!(f, "Planes {{ shape: {:?}, planes: {} }}", self.shape, self.planes)
+    }
+}
+
+/// Number of elements of a shape.
+pub(crate) fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Geometry of a 2-D sliding window over an `[N, H, W, C]` (NHWC) tensor, no padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Window2d {
+    /// Batch size.
+    pub n: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// Window height.
+    pub kh: usize,
+    /// Window width.
+    pub kw: usize,
+    /// Step between windows (same in both directions).
+    pub stride: usize,
+}
+
+impl Window2d {
+    /// Output height.
+    pub fn oh(&self) -> usize {
+        (self.h - self.kh) / self.stride + 1
+    }
+    /// Output width.
+    pub fn ow(&self) -> usize {
+        (self.w - self.kw) / self.stride + 1
+    }
+    /// Shape of the input this geometry expects.
+    pub fn input_shape(&self) -> [usize; 4] {
+        [self.n, self.h, self.w, self.c]
+    }
+    /// `[N * OH * OW, KH * KW * C]`: the im2col matrix.
+    pub fn cols_shape(&self) -> [usize; 2] {
+        [self.n * self.oh() * self.ow(), self.kh * self.kw * self.c]
+    }
+    /// `[N, OH, OW, C]`: one window slot of every window.
+    pub fn slot_shape(&self) -> [usize; 4] {
+        [self.n, self.oh(), self.ow(), self.c]
+    }
+    /// Checks the geometry is non-empty and fits the input.
+    pub fn validate(&self) -> Result<()> {
+        if self.kh == 0 || self.kw == 0 || self.stride == 0 || self.kh > self.h || self.kw > self.w
+        {
+            return Err(Error::ShapeMismatch {
+                op: "window2d",
+                lhs: vec![self.h, self.w],
+                rhs: vec![self.kh, self.kw, self.stride],
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<T: Float> Planes<T> {
+    /// Wraps `data` (plane after plane) with a shape.
+    pub fn from_vec(shape: &[usize], planes: usize, data: Vec<T>) -> Result<Self> {
+        let expected = numel(shape) * planes;
+        if data.len() != expected {
+            return Err(Error::BadLength {
+                op: "tensor",
+                shape: shape.to_vec(),
+                expected,
+                got: data.len(),
+            });
+        }
+        Ok(Self {
+            shape: shape.to_vec(),
+            planes,
+            data,
+        })
+    }
+
+    /// All-zero storage.
+    pub fn zeros(shape: &[usize], planes: usize) -> Self {
+        Self {
+            shape: shape.to_vec(),
+            planes,
+            data: vec![T::zero(); numel(shape) * planes],
+        }
+    }
+
+    /// The logical shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of logical elements (per plane).
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+
+    /// Number of coordinate planes.
+    pub fn n_planes(&self) -> usize {
+        self.planes
+    }
+
+    pub(crate) fn plane(&self, k: usize) -> &[T] {
+        let n = self.numel();
+        &self.data[k * n..(k + 1) * n]
+    }
+
+    pub(crate) fn plane_mut(&mut self, k: usize) -> &mut [T] {
+        let n = self.numel();
+        &mut self.data[k * n..(k + 1) * n]
+    }
+
+    pub(crate) fn planes_mut2(&mut self) -> (&mut [T], &mut [T]) {
+        let n = self.numel();
+        let (a, b) = self.data.split_at_mut(n);
+        (a, &mut b[..n])
+    }
+
+    pub(crate) fn raw(&self) -> &[T] {
+        &self.data
+    }
+
+    pub(crate) fn raw_mut(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    pub(crate) fn into_raw(self) -> Vec<T> {
+        self.data
+    }
+
+    /// Same data, new shape with the same number of elements.
+    pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
+        if numel(shape) != self.numel() {
+            return Err(Error::ShapeMismatch {
+                op: "reshape",
+                lhs: self.shape,
+                rhs: shape.to_vec(),
+            });
+        }
+        self.shape = shape.to_vec();
+        Ok(self)
+    }
+
+    fn same_shape(&self, other: &Self, op: &'static str) {
+        assert!(
+            self.shape == other.shape && self.planes == other.planes,
+            "{op}: shape mismatch {:?} vs {:?}",
+            self.shape,
+            other.shape
+        );
+    }
+
+    /// Builds a tensor of `shape` plane by plane with `f(src_plane, dst_plane)`.
+    fn per_plane(&self, shape: &[usize], f: impl Fn(&[T], &mut [T])) -> Self {
+        let mut out = Self::zeros(shape, self.planes);
+        for k in 0..self.planes {
+            f(self.plane(k), out.plane_mut(k));
+        }
+        out
+    }
+
+    /// Elementwise `self + other`.
+    ///
+    /// # Panics
+    /// If the shapes differ (a programming error: shapes of user data are checked at load).
+    pub fn add(&self, other: &Self) -> Self {
+        self.same_shape(other, "add");
+        let mut out = self.clone();
+        kernels::update(&mut out.data, &other.data, |a, b| a + b);
+        out
+    }
+
+    /// Elementwise `self - other`.
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    pub fn sub(&self, other: &Self) -> Self {
+        self.same_shape(other, "sub");
+        let mut out = self.clone();
+        kernels::update(&mut out.data, &other.data, |a, b| a - b);
+        out
+    }
+
+    /// `self = alpha * x + beta * self` (the SGD / momentum update).
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    pub fn axpby(&mut self, alpha: T, x: &Self, beta: T) {
+        self.same_shape(x, "axpby");
+        kernels::update(&mut self.data, &x.data, |s, v| alpha * v + beta * s);
+    }
+
+    /// `c * self` for a public constant `c`.
+    pub fn scale(&self, c: T) -> Self {
+        let mut out = self.clone();
+        for_chunks(&mut out.data, |o, _| o.iter_mut().for_each(|v| *v = *v * c));
+        out
+    }
+
+    /// Adds `row` (shape `[k]`) to every row of `self` (shape `[.., k]`).
+    ///
+    /// # Panics
+    /// If the last dimension of `self` is not the length of `row`.
+    pub fn add_row(&mut self, row: &Self) {
+        let k = row.numel();
+        assert!(
+            self.shape.last() == Some(&k) && row.planes == self.planes,
+            "add_row: {:?} vs {:?}",
+            self.shape,
+            row.shape
+        );
+        for p in 0..self.planes {
+            let r = row.plane(p).to_vec();
+            let dst = self.plane_mut(p);
+            let go = |chunk: &mut [T]| {
+                for (v, &b) in chunk.iter_mut().zip(r.iter().cycle()) {
+                    *v += b;
+                }
+            };
+            if dst.len() < kernels::PAR_MIN {
+                go(dst);
+            } else {
+                let rows_per_task = (kernels::CHUNK / k).max(1);
+                dst.par_chunks_mut(rows_per_task * k).for_each(go);
+            }
+        }
+    }
+
+    /// Sums over every axis but the last: `[.., k] -> [k]`.
+    pub fn sum_rows(&self) -> Self {
+        let k = *self.shape.last().unwrap_or(&1);
+        self.per_plane(&[k], |src, dst| {
+            for row in src.chunks_exact(k.max(1)) {
+                for (d, &v) in dst.iter_mut().zip(row) {
+                    *d += v;
+                }
+            }
+        })
+    }
+
+    /// Sums over the last axis: `[n, k] -> [n]`.
+    pub fn sum_last(&self) -> Self {
+        let k = *self.shape.last().unwrap_or(&1);
+        let lead = &self.shape[..self.shape.len().saturating_sub(1)];
+        self.per_plane(lead, |src, dst| {
+            for (d, row) in dst.iter_mut().zip(src.chunks_exact(k.max(1))) {
+                *d = row.iter().copied().sum();
+            }
+        })
+    }
+
+    /// Repeats a `[n]` column `k` times: `[n] -> [n, k]`.
+    pub fn broadcast_last(&self, k: usize) -> Self {
+        let mut shape = self.shape.clone();
+        shape.push(k);
+        self.per_plane(&shape, |src, dst| {
+            for (row, &v) in dst.chunks_exact_mut(k.max(1)).zip(src) {
+                row.fill(v);
+            }
+        })
+    }
+
+    /// Transpose of a 2-D tensor.
+    pub fn transpose2(&self) -> Self {
+        assert_eq!(self.shape.len(), 2, "transpose2 needs a matrix");
+        let (r, c) = (self.shape[0], self.shape[1]);
+        self.per_plane(&[c, r], |src, dst| {
+            const B: usize = 32;
+            for i0 in (0..r).step_by(B) {
+                for j0 in (0..c).step_by(B) {
+                    for i in i0..(i0 + B).min(r) {
+                        for j in j0..(j0 + B).min(c) {
+                            dst[j * r + i] = src[i * c + j];
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Selects entries along axis 0: `out[i] = self[idx[i]]`.
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn gather_rows(&self, idx: &[usize]) -> Self {
+        let rows = self.shape.first().copied().unwrap_or(0);
+        let row_len = if rows == 0 { 0 } else { self.numel() / rows };
+        let mut shape = self.shape.clone();
+        shape[0] = idx.len();
+        self.per_plane(&shape, |src, dst| {
+            for (d, &i) in dst.chunks_exact_mut(row_len.max(1)).zip(idx) {
+                assert!(i < rows, "gather_rows: index {i} out of range {rows}");
+                d.copy_from_slice(&src[i * row_len..(i + 1) * row_len]);
+            }
+        })
+    }
+
+    /// im2col: `[N, H, W, C] -> [N*OH*OW, KH*KW*C]`, one row per output pixel.
+    pub fn im2col(&self, g: &Window2d) -> Self {
+        assert_eq!(self.shape, g.input_shape(), "im2col: input shape");
+        let (oh, ow) = (g.oh(), g.ow());
+        let row_len = g.kh * g.kw * g.c;
+        let seg = g.kw * g.c; // contiguous run in the input for one kernel row
+        self.per_plane(&g.cols_shape(), |src, dst| {
+            dst.par_chunks_mut(row_len * ow)
+                .enumerate()
+                .for_each(|(nr, rows)| {
+                    let (n, oy) = (nr / oh, nr % oh);
+                    for (ox, row) in rows.chunks_exact_mut(row_len).enumerate() {
+                        for ky in 0..g.kh {
+                            let y = oy * g.stride + ky;
+                            let start = ((n * g.h + y) * g.w + ox * g.stride) * g.c;
+                            row[ky * seg..(ky + 1) * seg]
+                                .copy_from_slice(&src[start..start + seg]);
+                        }
+                    }
+                });
+        })
+    }
+
+    /// The adjoint of [`Planes::im2col`]: scatter-adds rows back into `[N, H, W, C]`.
+    pub fn col2im(&self, g: &Window2d) -> Self {
+        assert_eq!(self.shape, g.cols_shape(), "col2im: input shape");
+        let (oh, ow) = (g.oh(), g.ow());
+        let row_len = g.kh * g.kw * g.c;
+        let seg = g.kw * g.c;
+        let image = g.h * g.w * g.c;
+        self.per_plane(&g.input_shape(), |src, dst| {
+            // One image per task: images never overlap, so no synchronisation is needed.
+            dst.par_chunks_mut(image).enumerate().for_each(|(n, img)| {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let row = &src[((n * oh + oy) * ow + ox) * row_len..][..row_len];
+                        for ky in 0..g.kh {
+                            let y = oy * g.stride + ky;
+                            let start = (y * g.w + ox * g.stride) * g.c;
+                            for (d, &v) in img[start..start + seg]
+                                .iter_mut()
+                                .zip(&row[ky * seg..(ky + 1) * seg])
+                            {
+                                *d += v;
+                            }
+                        }
+                    }
+                }
+            });
+        })
+    }
+
+    /// Slot `(dy, dx)` of every window: `[N, H, W, C] -> [N, OH, OW, C]`.
+    pub fn window_slot(&self, g: &Window2d, dy: usize, dx: usize) -> Self {
+        assert_eq!(self.shape, g.input_shape(), "window_slot: input shape");
+        let (oh, ow, c) = (g.oh(), g.ow(), g.c);
+        self.per_plane(&g.slot_shape(), |src, dst| {
+            for (nr, out_row) in dst.chunks_exact_mut(ow * c).enumerate() {
+                let (n, oy) = (nr / oh, nr % oh);
+                let y = oy * g.stride + dy;
+                for ox in 0..ow {
+                    let x = ox * g.stride + dx;
+                    let s = ((n * g.h + y) * g.w + x) * c;
+                    out_row[ox * c..(ox + 1) * c].copy_from_slice(&src[s..s + c]);
+                }
+            }
+        })
+    }
+
+    /// The adjoint of [`Planes::window_slot`]: adds `self` (`[N, OH, OW, C]`) into the
+    /// positions of slot `(dy, dx)` of `acc` (`[N, H, W, C]`).
+    pub fn add_to_window_slot(&self, acc: &mut Self, g: &Window2d, dy: usize, dx: usize) {
+        assert_eq!(self.shape, g.slot_shape(), "add_to_window_slot: slot shape");
+        assert_eq!(acc.shape, g.input_shape(), "add_to_window_slot: input shape");
+        let (oh, ow, c) = (g.oh(), g.ow(), g.c);
+        for p in 0..self.planes {
+            let src = self.plane(p);
+            let dst = acc.plane_mut(p);
+            for (nr, in_row) in src.chunks_exact(ow * c).enumerate() {
+                let (n, oy) = (nr / oh, nr % oh);
+                let y = oy * g.stride + dy;
+                for ox in 0..ow {
+                    let x = ox * g.stride + dx;
+                    let s = ((n * g.h + y) * g.w + x) * c;
+                    for (d, &v) in dst[s..s + c].iter_mut().zip(&in_row[ox * c..(ox + 1) * c]) {
+                        *d += v;
+                    }
+                }
+            }
+        }
+    }
+}

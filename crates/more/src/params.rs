@@ -1,0 +1,77 @@
+//! Key parameters: the condition-number bound and the distribution of the hidden value r.
+
+use serde::{Deserialize, Serialize};
+
+/// How the hidden random value `r` of each ciphertext `S diag(m, r) S^-1` is drawn.
+///
+/// `r` is not a security parameter in any cryptographic sense (MORE has none), but it decides
+/// whether encrypted training is numerically stable: every operation the server performs on
+/// `m` is also performed on `r` (the "shadow" computation), so `r` should look like the data.
+///
+/// ```
+/// use moreml_more::RDistribution;
+/// let r: RDistribution = serde_json::from_str(r#"{"kind":"uniform","low":0.5,"high":1.5}"#).unwrap();
+/// assert_eq!(r, RDistribution::Uniform { low: 0.5, high: 1.5 });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RDistribution {
+    /// The empirical distribution of the same feature (default). For a tensor of shape
+    /// `[N, ...]` with `N >= 2`, `r[i, f] = x[j, f] + U(-jitter, jitter)` with a fresh uniform
+    /// record index `j` per value; for a single record (`N <= 1`), `j` ranges over all values
+    /// of the tensor. The shadow network then sees inputs with the same per-feature statistics
+    /// as the real one and stays as stable as plaintext training. The jitter keeps `r != m`
+    /// (a ciphertext with `r == m` is the public matrix `m I`).
+    Empirical {
+        /// Half-width of the uniform noise added to each drawn value.
+        jitter: f64,
+    },
+    /// `r ~ U(low, high)`, independent of the data.
+    Uniform {
+        /// Lower bound.
+        low: f64,
+        /// Upper bound (exclusive).
+        high: f64,
+    },
+}
+
+impl Default for RDistribution {
+    fn default() -> Self {
+        RDistribution::Empirical { jitter: 0.01 }
+    }
+}
+
+impl RDistribution {
+    /// Checks the parameters are finite and ordered.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            RDistribution::Empirical { jitter } if jitter.is_finite() && jitter >= 0.0 => Ok(()),
+            RDistribution::Uniform { low, high } if low.is_finite() && high.is_finite() && low < high => Ok(()),
+            other => Err(format!("invalid r distribution {other:?}")),
+        }
+    }
+}
+
+/// Parameters fixed at key generation.
+///
+/// ```
+/// let p = moreml_more::KeyParams::default();
+/// assert_eq!(p.max_condition, 10.0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyParams {
+    /// Upper bound on cond(S) (2-norm); keys are redrawn until they satisfy it. Rounding
+    /// errors of encryption, decryption and every homomorphic result grow with cond(S).
+    pub max_condition: f64,
+    /// Distribution of the hidden random value.
+    pub r: RDistribution,
+}
+
+impl Default for KeyParams {
+    fn default() -> Self {
+        Self {
+            max_condition: 10.0,
+            r: RDistribution::default(),
+        }
+    }
+}
