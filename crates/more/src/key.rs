@@ -1,6 +1,7 @@
 //! The secret key, encryption and decryption.
 
-use crate::{KeyParams, RDistribution};
+use crate::sampler::RSampler;
+use crate::KeyParams;
 use moreml_cipher::format::{self, CipherFile, PlainFile};
 use moreml_cipher::{Domain, Float, KeyTag, PlainTensor, PublicBasis, WireCiphertext};
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
@@ -186,16 +187,10 @@ impl SecretKey {
         x.check_finite("plaintext")?;
         let values = x.values();
         let n = values.len();
-        let shape = x.shape();
-        // Empirical r: records along axis 0 (or the whole tensor when there is one record).
-        let (records, row) = match shape.first() {
-            Some(&rows) if rows >= 2 && shape.len() >= 2 => (rows, n / rows),
-            Some(&rows) if rows >= 2 => (rows, 1),
-            _ => (n.max(1), 1),
-        };
+        let sampler = RSampler::new(self.params.r, x);
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let (p, q, dist) = (self.p, self.q, self.params.r);
+        let (p, q) = (self.p, self.q);
         let mut out = vec![T::zero(); 4 * n];
         out.par_chunks_mut(4 * STREAM_CHUNK)
             .enumerate()
@@ -206,20 +201,13 @@ impl SecretKey {
                 for (k, c) in dst.chunks_exact_mut(4).enumerate() {
                     let i = start + k;
                     let m = values[i].f64();
-                    let r = match dist {
-                        RDistribution::Uniform { low, high } => rng.random_range(low..high),
-                        RDistribution::Empirical { jitter } => {
-                            let j = rng.random_range(0..records);
-                            let src = if row == 1 && records == n { j } else { j * row + i % row };
-                            values[src].f64() + jitter * (2.0 * rng.random::<f64>() - 1.0)
-                        }
-                    };
+                    let r = sampler.draw(i, &mut rng);
                     for t in 0..4 {
                         c[t] = T::of(m * p[t] + r * q[t]);
                     }
                 }
             });
-        Ok(WireCiphertext::from_vec(shape, out)?)
+        Ok(WireCiphertext::from_vec(x.shape(), out)?)
     }
 
     /// `S^-1 C S` for one ciphertext.

@@ -20,6 +20,7 @@
 mod error;
 mod key;
 mod params;
+mod sampler;
 
 pub use error::{Error, Result};
 pub use key::{Decrypted, SecretKey};

@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RDistribution {
     /// The empirical distribution of the same feature (default). For a tensor of shape
-    /// `[N, ...]` with `N >= 2`, `r[i, f] = x[j, f] + U(-jitter, jitter)` with a fresh uniform
-    /// record index `j` per value; for a single record (`N <= 1`), `j` ranges over all values
-    /// of the tensor. The shadow network then sees inputs with the same per-feature statistics
+    /// `[N, ...]` with `N >= 2`, feature `f` (all axes but the first) gets a 256-bin histogram
+    /// of its `N` values; `r` is drawn from it (a random rank picks the bin, then uniform inside
+    /// the bin) plus `U(-jitter, jitter)`. For a single record or a 1-D tensor, the whole tensor
+    /// is one feature. The shadow network then sees inputs with the same per-feature statistics
     /// as the real one and stays as stable as plaintext training. The jitter keeps `r != m`
     /// (a ciphertext with `r == m` is the public matrix `m I`).
     Empirical {

@@ -1,0 +1,132 @@
+//! Command-line interface definitions.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const ABOUT: &str = "Deep learning on MORE-encrypted data (reproducing Vizitiu et al. 2019/2020).
+
+A data owner (hospital) keeps the secret key and encrypts data; a server trains and runs
+networks on the ciphertexts without the key; the owner decrypts predictions or weights.
+
+WARNING: MORE has no security level. Anyone holding ciphertexts and a rough prior on the data
+can recover the plaintexts (see `moreml attack` and the README's Security section).";
+
+const GROUPS: &str = "Owner commands (need the key):   keygen, encrypt, decrypt, evaluate
+Server commands (no key):        train, predict, inspect
+Experiments and tools:           mnist, attack, security-report, bench, fetch";
+
+/// The `moreml` command line.
+#[derive(Parser, Debug)]
+#[command(name = "moreml", version, about = ABOUT, after_help = GROUPS)]
+pub struct Cli {
+    /// Worker threads (0 = one per core).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub threads: usize,
+    /// Keep subnormal floats (slower; flush-to-zero is on by default).
+    #[arg(long, global = true)]
+    pub no_flush_to_zero: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// All subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// [owner] Generate a secret key (JSON, written with permissions 0600).
+    Keygen(KeygenArgs),
+    /// [owner] Encrypt every tensor of a safetensors file.
+    Encrypt(CryptArgs),
+    /// [owner] Decrypt every tensor of a ciphertext file made under the key.
+    Decrypt(CryptArgs),
+    /// [any] Show what a tensor file holds (kind, dtype, key id, shapes, size); never values.
+    Inspect(InspectArgs),
+    /// [tool] Measure encryption throughput and encrypted/plaintext GEMM time ratios.
+    Bench(BenchArgs),
+}
+
+/// `moreml keygen`.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Where to write the key (JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Largest accepted condition number of the key matrix S (errors grow with it).
+    #[arg(long, default_value_t = 10.0)]
+    pub max_condition: f64,
+    /// Distribution of the hidden random value r of each ciphertext.
+    #[arg(long, value_enum, default_value_t = RDist::Empirical)]
+    pub r_dist: RDist,
+    /// Half-width of the noise added to empirical r draws.
+    #[arg(long, default_value_t = 0.01)]
+    pub r_jitter: f64,
+    /// Lower bound of uniform r.
+    #[arg(long, default_value_t = 0.5)]
+    pub r_low: f64,
+    /// Upper bound of uniform r.
+    #[arg(long, default_value_t = 1.5)]
+    pub r_high: f64,
+    /// Overwrite an existing key file (data encrypted under the old key becomes unreadable).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// How r is drawn.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RDist {
+    /// Same feature's value in a random other record, plus jitter (stable training).
+    Empirical,
+    /// Uniform in [r-low, r-high).
+    Uniform,
+}
+
+/// `moreml encrypt` / `moreml decrypt`.
+#[derive(Args, Debug)]
+pub struct CryptArgs {
+    /// The secret key file.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Input safetensors file.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output safetensors file (written atomically).
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+/// `moreml inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// A moreml (or any safetensors) file.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `moreml bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum, default_value_t = BenchWhat::Core)]
+    pub what: BenchWhat,
+    /// Values to encrypt per throughput measurement.
+    #[arg(long, default_value_t = 1 << 23)]
+    pub values: usize,
+    /// Square GEMM sizes to compare.
+    #[arg(long, value_delimiter = ',', default_values_t = [256usize, 512, 1024])]
+    pub sizes: Vec<usize>,
+    /// Repetitions per measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Benchmark suites.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BenchWhat {
+    /// Encryption/decryption throughput and GEMM ratios.
+    Core,
+}

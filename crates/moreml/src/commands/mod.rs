@@ -1,0 +1,30 @@
+//! One module per group of subcommands; `run` dispatches.
+
+mod bench;
+mod crypt;
+mod inspect;
+
+use crate::cli::Command;
+use anyhow::Result;
+
+/// Runs one subcommand.
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Keygen(a) => crypt::keygen(&a),
+        Command::Encrypt(a) => crypt::encrypt(&a),
+        Command::Decrypt(a) => crypt::decrypt(&a),
+        Command::Inspect(a) => inspect::inspect(&a),
+        Command::Bench(a) => bench::bench(&a),
+    }
+}
+
+/// Calls a generic function with the scalar type named by a file's dtype string.
+macro_rules! with_dtype {
+    ($dtype:expr, $f:ident ( $($arg:expr),* )) => {
+        match $dtype {
+            "f64" => $f::<f64>($($arg),*),
+            _ => $f::<f32>($($arg),*),
+        }
+    };
+}
+pub(crate) use with_dtype;
