@@ -42,6 +42,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// [tool] Measure encryption throughput and encrypted/plaintext GEMM time ratios.
     Bench(BenchArgs),
+    /// [attacker] Recover plaintexts from a ciphertext file without the key (attacks A-E).
+    Attack(crate::commands::attack::AttackArgs),
+    /// [tool] Run every attack against the project's own encrypted artefacts; write a report.
+    SecurityReport(crate::commands::attack::SecurityReportArgs),
 }
 
 /// `moreml keygen`.

@@ -1,5 +1,6 @@
 //! One module per group of subcommands; `run` dispatches.
 
+pub mod attack;
 mod bench;
 mod crypt;
 mod inspect;
@@ -15,6 +16,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Decrypt(a) => crypt::decrypt(&a),
         Command::Inspect(a) => inspect::inspect(&a),
         Command::Bench(a) => bench::bench(&a),
+        Command::Attack(a) => attack::attack(&a),
+        Command::SecurityReport(a) => attack::security_report(&a),
     }
 }
 
