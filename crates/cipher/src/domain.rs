@@ -129,6 +129,11 @@ pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn transpose2(&self) -> Self {
         Self::wrap(self.planes().transpose2())
     }
+    /// Stacks tensors along axis 0.
+    fn concat_rows(parts: &[&Self]) -> Self {
+        let planes: Vec<&Planes<Self::Scalar>> = parts.iter().map(|p| p.planes()).collect();
+        Self::wrap(Planes::concat_rows(&planes))
+    }
     /// Rows `idx` of axis 0 (mini-batch selection).
     fn gather_rows(&self, idx: &[usize]) -> Self {
         Self::wrap(self.planes().gather_rows(idx))

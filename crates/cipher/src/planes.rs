@@ -288,6 +288,30 @@ impl<T: Float> Planes<T> {
         })
     }
 
+    /// Stacks tensors along axis 0 (all other axes must agree).
+    ///
+    /// # Panics
+    /// If `parts` is empty or the trailing shapes differ.
+    pub fn concat_rows(parts: &[&Self]) -> Self {
+        let first = parts.first().expect("concat_rows needs at least one part");
+        let tail = &first.shape[1..];
+        let rows: usize = parts.iter().map(|p| p.shape[0]).sum();
+        let mut shape = first.shape.clone();
+        shape[0] = rows;
+        let mut out = Self::zeros(&shape, first.planes);
+        for k in 0..first.planes {
+            let mut off = 0;
+            let dst = out.plane_mut(k);
+            for p in parts {
+                assert!(&p.shape[1..] == tail && p.planes == first.planes, "concat_rows: shapes differ");
+                let src = p.plane(k);
+                dst[off..off + src.len()].copy_from_slice(src);
+                off += src.len();
+            }
+        }
+        out
+    }
+
     /// Transpose of a 2-D tensor.
     pub fn transpose2(&self) -> Self {
         assert_eq!(self.shape.len(), 2, "transpose2 needs a matrix");
