@@ -70,7 +70,8 @@ impl PublicBasis {
         ];
         let err = e.iter().map(|v| v * v).sum::<f64>().sqrt();
         let scale = c.iter().map(|v| v * v).sum::<f64>().sqrt();
-        let residual = if scale > 0.0 { err / scale } else { 0.0 };
+        // NaN/inf entries must give a NaN/inf residual (never 0), so callers reject them.
+        let residual = if scale == 0.0 { 0.0 } else { err / scale };
         (a, b, residual)
     }
 

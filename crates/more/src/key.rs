@@ -1,7 +1,7 @@
 //! The secret key, encryption and decryption.
 
 use crate::sampler::RSampler;
-use crate::KeyParams;
+use crate::{KeyParams, RDistribution};
 use moreml_cipher::format::{self, CipherFile, PlainFile};
 use moreml_cipher::{Domain, Float, KeyTag, PlainTensor, PublicBasis, WireCiphertext};
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
@@ -104,6 +104,7 @@ impl SecretKey {
     /// Draws a new key from `rng` (use a seeded RNG only for tests and reproducible demos).
     pub fn generate_with_rng<R: CryptoRng + RngCore>(params: KeyParams, rng: &mut R) -> Result<Self> {
         params.r.validate().map_err(Error::BadParams)?;
+        params.r_targets.validate().map_err(Error::BadParams)?;
         if !(params.max_condition >= 1.5) || !params.max_condition.is_finite() {
             return Err(Error::BadParams(format!(
                 "max_condition must be a finite number >= 1.5, got {}",
@@ -184,12 +185,24 @@ impl SecretKey {
     ///
     /// Errors on NaN or infinite plaintexts: they would poison every computation silently.
     pub fn encrypt_with_rng<T: Float>(&self, x: &PlainTensor<T>, rng: &mut impl RngCore) -> Result<WireCiphertext<T>> {
+        self.encrypt_as(x, self.params.r, rng)
+    }
+
+    /// Encrypts training targets (one-hot labels, probabilities) with the key's
+    /// `r_targets` distribution, so the hidden side is a valid distribution too.
+    pub fn encrypt_targets<T: Float>(&self, x: &PlainTensor<T>) -> Result<WireCiphertext<T>> {
+        self.encrypt_as(x, self.params.r_targets, &mut ChaCha20Rng::from_os_rng())
+    }
+
+    /// Encrypts with an explicit r distribution (seeded by `rng`).
+    pub fn encrypt_as<T: Float>(&self, x: &PlainTensor<T>, dist: RDistribution, rng: &mut impl RngCore) -> Result<WireCiphertext<T>> {
         x.check_finite("plaintext")?;
         let values = x.values();
         let n = values.len();
-        let sampler = RSampler::new(self.params.r, x);
+        dist.validate().map_err(Error::BadParams)?;
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
+        let sampler = RSampler::new(dist, x, seed);
         let (p, q) = (self.p, self.q);
         let mut out = vec![T::zero(); 4 * n];
         out.par_chunks_mut(4 * STREAM_CHUNK)

@@ -11,6 +11,8 @@ const BINS: usize = 64;
 
 /// A prepared r distribution for one tensor.
 pub(crate) enum RSampler {
+    /// Precomputed per value (record-level draws need whole rows at once).
+    Fixed(Vec<f64>),
     Uniform {
         low: f64,
         high: f64,
@@ -36,8 +38,9 @@ impl RSampler {
     /// value from a random record keeps every lookup in cache: a random record index into a
     /// 200 MB data set costs a cache miss per value and made encryption 5x slower; a binary
     /// search over cumulative counts cost branch misses (the alias method is O(1)).
-    pub fn new<T: Float>(dist: RDistribution, x: &PlainTensor<T>) -> Self {
+    pub fn new<T: Float>(dist: RDistribution, x: &PlainTensor<T>, seed: [u8; 32]) -> Self {
         match dist {
+            RDistribution::Record { jitter } => RSampler::Fixed(record_draws(x, jitter, seed)),
             RDistribution::Uniform { low, high } => RSampler::Uniform { low, high },
             RDistribution::Empirical { jitter } => {
                 let values = x.values();
@@ -116,6 +119,7 @@ impl RSampler {
     #[inline]
     pub fn draw(&self, i: usize, rng: &mut impl RngCore) -> f64 {
         match self {
+            RSampler::Fixed(r) => r[i],
             RSampler::Uniform { low, high } => rng.random_range(*low..*high),
             RSampler::Empirical { features, jitter, lo, width, table } => {
                 let f = i % features;
@@ -157,4 +161,35 @@ fn build_alias(counts: &[u32], table: &mut [u32]) {
     for b in small.into_iter().chain(large) {
         table[b] = pack(1.0, b);
     }
+}
+
+/// `r[i, :] = x[j, :] + centred noise` for every record `i` (see [`RDistribution::Record`]).
+fn record_draws<T: Float>(x: &PlainTensor<T>, jitter: f64, seed: [u8; 32]) -> Vec<f64> {
+    use rand::SeedableRng;
+    let values = x.values();
+    let (records, row) = match x.shape() {
+        [rows, ..] if *rows >= 1 => (*rows, values.len() / *rows),
+        _ => (1, values.len()),
+    };
+    let mut r = vec![0.0; values.len()];
+    if row == 0 {
+        return r;
+    }
+    let group = 256;
+    r.par_chunks_mut(group * row).enumerate().for_each(|(g, dst)| {
+        let mut rng = rand_chacha::ChaCha12Rng::from_seed(seed);
+        rng.set_stream((1u64 << 48) + g as u64);
+        for out in dst.chunks_exact_mut(row) {
+            let j = rng.random_range(0..records);
+            let mut sum = 0.0;
+            for (o, v) in out.iter_mut().zip(&values[j * row..(j + 1) * row]) {
+                let e = jitter * (2.0 * rng.random::<f64>() - 1.0);
+                sum += e;
+                *o = v.f64() + e;
+            }
+            let mean = sum / row as f64;
+            out.iter_mut().for_each(|o| *o -= mean);
+        }
+    });
+    r
 }

@@ -109,6 +109,14 @@ pub struct ModelConfig {
     pub loss: LossKind,
     /// Seed of the public initial weights.
     pub seed: u64,
+    /// Label smoothing `e` for cross-entropy: targets become `(1 - e) t + e / k`.
+    ///
+    /// Besides regularising, it bounds the optimal logit gap (`ln((1-e)(k-1)/e)`, 4.4 for
+    /// `e = 0.1, k = 10`), which keeps `exp` of logit differences small; in MORE arithmetic
+    /// the rounding error of the smaller hidden side grows with that range (see
+    /// [`crate::funcs::softmax`]).
+    #[serde(default)]
+    pub label_smoothing: f64,
 }
 
 impl ModelConfig {
@@ -123,6 +131,7 @@ impl ModelConfig {
             ],
             loss: LossKind::SoftmaxCrossEntropy,
             seed: 1,
+            label_smoothing: 0.1,
         }
     }
 
@@ -142,6 +151,7 @@ impl ModelConfig {
             ],
             loss: LossKind::SoftmaxCrossEntropy,
             seed: 1,
+            label_smoothing: 0.1,
         }
     }
 }

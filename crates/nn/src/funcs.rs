@@ -69,15 +69,24 @@ pub fn sigmoid<D: Domain>(x: &D) -> D {
     exp(&x.scale(c::<D>(-1.0))).add_scalar(c::<D>(1.0)).recip()
 }
 
-/// Row-wise softmax of `[n, k]` logits: `exp(z) / sum(exp(z))` (one inverse per row).
+/// Row-wise softmax of `[n, k]` logits, as `p_i = 1 / sum_j exp(z_j - z_i)`.
 ///
-/// No max is subtracted (ciphertexts cannot be compared), so logits must stay within the
-/// range of [`exp`]; classification logits do.
+/// The textbook `exp(z) / sum(exp(z))` multiplies a huge number by a tiny one; in the MORE
+/// algebra that loses precision whenever the hidden side of the logits is on another scale
+/// than the real side (the error of a product is relative to the larger side of each factor).
+/// Measured on MNIST: decrypted outputs drifted from the plaintext run by 1e-4 after 150 SGD
+/// steps. In the pairwise form every sum is at least 1 (the `j = i` term is `exp(0) = 1` on
+/// both sides), so the single inverse is always safe and every probability is computed with
+/// an absolute error near machine epsilon. It costs `k^2` instead of `k` exponentials, which is
+/// small next to the matrix products. No maximum is subtracted (ciphertexts cannot be compared).
 pub fn softmax<D: Domain>(z: &D) -> D {
-    let e = exp(z);
-    let k = z.shape()[1];
-    let inv = e.sum_last().recip().broadcast_last(k);
-    e.mul(&inv)
+    let (n, k) = (z.shape()[0], z.shape()[1]);
+    // Row (r, i) of both [n*k, k] tensors: z[r, :] and z[r, i] repeated.
+    let rows: Vec<usize> = (0..n * k).map(|ri| ri / k).collect();
+    let zj = z.gather_rows(&rows);
+    let zi = z.clone().reshape(&[n * k]).expect("same size").broadcast_last(k);
+    let sums = exp(&zj.sub(&zi)).sum_last();
+    sums.recip().reshape(&[n, k]).expect("same size")
 }
 
 /// Newton (Heron) iterations used by [`smooth_abs`].

@@ -28,6 +28,7 @@ pub mod layers;
 pub mod learner;
 pub mod loss;
 mod model;
+pub mod persist;
 
 pub use config::{Activation, LayerConfig, LossKind, ModelConfig, TrainConfig};
 pub use error::{Error, Result};

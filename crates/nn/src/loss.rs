@@ -8,10 +8,15 @@ use moreml_cipher::{Domain, Float};
 ///
 /// # Shapes
 /// `outputs`, `targets`: `[n, k]` -> `[n, k]`.
-pub fn gradient<D: Domain>(kind: LossKind, outputs: &D, targets: &D) -> D {
+pub fn gradient<D: Domain>(kind: LossKind, outputs: &D, targets: &D, smoothing: f64) -> D {
     let n = outputs.shape()[0].max(1) as f64;
     let diff = match kind {
         LossKind::Mse => outputs.sub(targets),
+        LossKind::SoftmaxCrossEntropy if smoothing > 0.0 => {
+            let k = outputs.shape()[1] as f64;
+            let t = targets.scale(D::Scalar::of(1.0 - smoothing)).add_scalar(D::Scalar::of(smoothing / k));
+            funcs::softmax(outputs).sub(&t)
+        }
         LossKind::SoftmaxCrossEntropy => funcs::softmax(outputs).sub(targets),
     };
     diff.scale(D::Scalar::of(1.0 / n))

@@ -31,6 +31,9 @@ pub struct Model<D: Domain> {
 impl<D: Domain> Model<D> {
     /// Builds the layers and draws the public initial weights.
     pub fn new(config: ModelConfig) -> Result<Self> {
+        if !(0.0..1.0).contains(&config.label_smoothing) {
+            return Err(Error::Config(format!("label_smoothing {} must be in [0, 1)", config.label_smoothing)));
+        }
         if config.input.is_empty() || config.input.contains(&0) {
             return Err(Error::Config(format!("input shape {:?} is empty", config.input)));
         }
@@ -91,7 +94,7 @@ impl<D: Domain> Model<D> {
         if y.shape() != targets.shape() {
             return Err(Error::Data(format!("targets have shape {:?}, outputs {:?}", targets.shape(), y.shape())));
         }
-        let mut g = Some(loss::gradient(self.config.loss, &y, targets));
+        let mut g = Some(loss::gradient(self.config.loss, &y, targets, self.config.label_smoothing));
         for layer in self.layers.iter_mut().rev() {
             let Some(grad) = g.take() else { break };
             g = layer.backward(grad)?;

@@ -91,6 +91,7 @@ fn maxpool_relu_newton_sigmoid_poly() {
         ],
         loss: LossKind::SoftmaxCrossEntropy,
         seed: 3,
+        label_smoothing: 0.0,
     };
     let (rel, _) = run(cfg, 1);
     assert!(rel < 1e-8, "relative difference {rel:e}");
