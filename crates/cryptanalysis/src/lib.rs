@@ -61,6 +61,6 @@ pub use linear::{linear_ciphertext_only, linear_known_pair, linear_relation, lin
 pub use mat2::{eigenvalues, Ct, CtScalar, Eigen2};
 pub use noise::add_relative_noise;
 pub use outcome::{fraction_exact_on_grid, fraction_recovered, relative_errors, Attack, AttackOutcome, RELATIVE_FLOOR};
-pub use prior::{Histogram, Prior, QuantizedPrior, UniformPrior, EDGE_TOL};
+pub use prior::{AtomPrior, Histogram, Prior, QuantizedPrior, UniformPrior, EDGE_TOL};
 pub use score::{ImageScorer, PriorScorer, StreamScorer};
 pub use shared_eigen::{shared_eigen, shared_eigen_detailed, EigenReference, SharedEigen};

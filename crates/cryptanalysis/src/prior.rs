@@ -223,3 +223,94 @@ impl<P: Prior> Prior for QuantizedPrior<P> {
         (self.inner.sample(rng) / self.step).round() * self.step
     }
 }
+
+/// Point masses ("atoms") on top of a continuous density: `mass_k` of the probability sits at
+/// `value_k` (a value within `tol` of it counts as the atom), the remaining `1 - sum(mass)`
+/// follows `inner`. Image data needs this: most MNIST pixels are exactly 0, and a histogram bin
+/// of width 1/256 cannot tell 0 from a hidden r of 0.003, while an atom can.
+///
+/// ```
+/// use moreml_cryptanalysis::{AtomPrior, Prior, UniformPrior};
+/// let p = AtomPrior::new(vec![(0.0, 0.8)], 1e-9, UniformPrior::new(0.0, 1.0).unwrap()).unwrap();
+/// assert!(p.ln_pdf(0.0) > p.ln_pdf(0.003) + 10.0);
+/// assert!((p.ln_pdf(0.5) - 0.2f64.ln()).abs() < 1e-12);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct AtomPrior<P> {
+    /// `(value, mass)` of each atom; masses sum to less than 1.
+    pub atoms: Vec<(f64, f64)>,
+    /// Distance to an atom still counted as the atom (absorbs rounding and noise).
+    pub tol: f64,
+    /// Density of the rest.
+    pub inner: P,
+}
+
+impl<P: Prior> AtomPrior<P> {
+    /// Errors unless `tol > 0`, every mass is in `(0, 1)`, the masses sum to less than 1 and
+    /// the values are finite.
+    pub fn new(atoms: Vec<(f64, f64)>, tol: f64, inner: P) -> Result<Self> {
+        let total: f64 = atoms.iter().map(|a| a.1).sum();
+        let ok = tol > 0.0
+            && tol.is_finite()
+            && atoms.iter().all(|(v, m)| v.is_finite() && *m > 0.0 && *m < 1.0)
+            && total < 1.0;
+        if !ok {
+            return Err(AttackError::InvalidParameter { op: "atom-prior", reason: format!("need tol > 0 and atom masses in (0,1) summing below 1, got tol {tol}, atoms {atoms:?}") });
+        }
+        Ok(AtomPrior { atoms, tol, inner })
+    }
+}
+
+impl AtomPrior<Histogram> {
+    /// The improved histogram prior: exact zeros of `samples` become an atom at 0 (mass = their
+    /// fraction), the other samples a `bins`-bin histogram on `[low, high]`. Without zeros (or
+    /// with only zeros) the atom is dropped or the histogram is flat.
+    ///
+    /// ```
+    /// use moreml_cryptanalysis::{AtomPrior, Prior};
+    /// let p = AtomPrior::zero_atom_histogram(&[0.0, 0.0, 0.0, 0.5], 256, 0.0, 1.0, 1e-9).unwrap();
+    /// assert!(p.ln_pdf(0.0) > p.ln_pdf(0.002) + 10.0);
+    /// ```
+    pub fn zero_atom_histogram(samples: &[f64], bins: usize, low: f64, high: f64, tol: f64) -> Result<Self> {
+        crate::mat2::check_finite("atom-prior", "sample", samples)?;
+        let nonzero: Vec<f64> = samples.iter().cloned().filter(|x| *x != 0.0).collect();
+        let zeros = samples.len() - nonzero.len();
+        let flat = [low, high, 0.5 * (low + high)];
+        let hist = Histogram::from_samples_in(if nonzero.is_empty() { &flat } else { &nonzero }, bins, low, high)?;
+        let mass = (zeros as f64 / samples.len().max(1) as f64).min(1.0 - 1e-6);
+        let atoms = if mass > 0.0 { vec![(0.0, mass)] } else { Vec::new() };
+        Self::new(atoms, tol, hist)
+    }
+}
+
+impl<P: Prior> Prior for AtomPrior<P> {
+    fn ln_pdf(&self, x: f64) -> f64 {
+        for (v, m) in &self.atoms {
+            if (x - v).abs() <= self.tol {
+                return (m / (2.0 * self.tol)).ln();
+            }
+        }
+        let rest = 1.0 - self.atoms.iter().map(|a| a.1).sum::<f64>();
+        rest.ln() + self.inner.ln_pdf(x)
+    }
+    fn sample(&self, rng: &mut dyn RngCore) -> f64 {
+        let mut u: f64 = rng.random();
+        for (v, m) in &self.atoms {
+            if u < *m {
+                return *v;
+            }
+            u -= m;
+        }
+        self.inner.sample(rng)
+    }
+}
+
+/// Boxed priors are priors (lets a caller choose the prior at run time).
+impl Prior for Box<dyn Prior + Send + Sync> {
+    fn ln_pdf(&self, x: f64) -> f64 {
+        (**self).ln_pdf(x)
+    }
+    fn sample(&self, rng: &mut dyn RngCore) -> f64 {
+        (**self).sample(rng)
+    }
+}

@@ -11,9 +11,16 @@ networks on the ciphertexts without the key; the owner decrypts predictions or w
 WARNING: MORE has no security level. Anyone holding ciphertexts and a rough prior on the data
 can recover the plaintexts (see `moreml attack` and the README's Security section).";
 
-const GROUPS: &str = "Owner commands (need the key):   keygen, encrypt, decrypt, evaluate
+const GROUPS: &str = "Owner commands (need the key):   keygen, dataset, encrypt, decrypt, evaluate
 Server commands (no key):        train, predict, inspect
-Experiments and tools:           mnist, attack, security-report, bench, fetch";
+Experiments and tools:           mnist, attack, security-report, bench, fetch
+
+Workflow:  moreml keygen --out key.json
+           moreml dataset mnist --out data/          (owner, plaintext)
+           moreml encrypt --key key.json --input data/train.safetensors --output train.enc.safetensors
+           moreml train --data train.enc.safetensors --out model.safetensors        (server)
+           moreml predict --model model.safetensors --input test.enc.safetensors --output pred.safetensors
+           moreml evaluate --key key.json --predictions pred.safetensors --labels data/test.safetensors";
 
 /// The `moreml` command line.
 #[derive(Parser, Debug)]
@@ -38,8 +45,18 @@ pub enum Command {
     Encrypt(CryptArgs),
     /// [owner] Decrypt every tensor of a ciphertext file made under the key.
     Decrypt(CryptArgs),
+    /// [owner] Export a data set as a plaintext tensor file, ready for `encrypt`.
+    Dataset(crate::commands::workflow::DatasetArgs),
+    /// [server] Train a network on a (plaintext or encrypted) data set file; no key.
+    Train(crate::commands::workflow::TrainArgs),
+    /// [server] Run a trained model on a (plaintext or encrypted) input file; no key.
+    Predict(crate::commands::workflow::PredictArgs),
+    /// [owner] Decrypt predictions and score them against the true labels.
+    Evaluate(crate::commands::workflow::EvaluateArgs),
     /// [any] Show what a tensor file holds (kind, dtype, key id, shapes, size); never values.
     Inspect(InspectArgs),
+    /// [experiment] MNIST: train plaintext and encrypted side by side, write a report.
+    Mnist(crate::commands::mnist::MnistArgs),
     /// [tool] Measure encryption throughput and encrypted/plaintext GEMM time ratios.
     Bench(BenchArgs),
     /// [attacker] Recover plaintexts from a ciphertext file without the key (attacks A-E).

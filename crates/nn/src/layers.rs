@@ -47,6 +47,8 @@ pub enum Layer<D: Domain> {
     Dense {
         w: Param<D>,
         b: Param<D>,
+        /// Whether the input gradient is needed (false for a first layer).
+        input_grad: bool,
         input: Option<D>,
     },
     /// NHWC convolution by im2col + GEMM; `w: [k*k*c_in, c_out]`, `b: [c_out]`.
@@ -93,7 +95,7 @@ impl<D: Domain> Layer<D> {
             (LayerConfig::Dense { out }, [inp]) => {
                 let w = glorot::<D>(&[*inp, *out], *inp, *out, rng)?;
                 let b = D::zeros(&[*out]);
-                (Layer::Dense { w: Param::new(w), b: Param::new(b), input: None }, vec![*out])
+                (Layer::Dense { w: Param::new(w), b: Param::new(b), input_grad: !first, input: None }, vec![*out])
             }
             (LayerConfig::Conv2d { out_channels, kernel, stride }, [h, w, c]) => {
                 if kernel > h || kernel > w || *stride == 0 || *kernel == 0 {
@@ -143,7 +145,7 @@ impl<D: Domain> Layer<D> {
     /// [`Layer::build`].
     pub fn forward(&mut self, x: D, train: bool) -> Result<D> {
         Ok(match self {
-            Layer::Dense { w, b, input } => {
+            Layer::Dense { w, b, input, .. } => {
                 let mut y = x.matmul(false, &w.value, false);
                 y.add_row(&b.value);
                 if train {
@@ -227,11 +229,11 @@ impl<D: Domain> Layer<D> {
     pub fn backward(&mut self, g: D) -> Result<Option<D>> {
         let missing = || Error::State("backward called without a training forward pass");
         Ok(match self {
-            Layer::Dense { w, b, input } => {
+            Layer::Dense { w, b, input, input_grad } => {
                 let x = input.take().ok_or_else(missing)?;
                 w.grad = Some(x.matmul(true, &g, false));
                 b.grad = Some(g.sum_rows());
-                Some(g.matmul(false, &w.value, true))
+                input_grad.then(|| g.matmul(false, &w.value, true))
             }
             Layer::Conv2d { w, b, cols, input_grad, .. } => {
                 let (xc, geom) = cols.take().ok_or_else(missing)?;

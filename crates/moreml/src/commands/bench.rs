@@ -41,6 +41,7 @@ fn throughput<T: Float>(key: &SecretKey, a: &BenchArgs, rng: &mut ChaCha8Rng) ->
     let (e, d) = (x.numel() as f64 / enc, x.numel() as f64 / dec);
     let r = match key.params().r {
         RDistribution::Empirical { .. } => "empirical",
+        RDistribution::Record { .. } => "record",
         RDistribution::Uniform { .. } => "uniform",
     };
     println!("{:<5} r {r:<9} encrypt {:>7.1} M values/s   decrypt {:>7.1} M values/s", T::NAME, e / 1e6, d / 1e6);

@@ -20,7 +20,7 @@ pub fn keygen(a: &KeygenArgs) -> Result<()> {
         RDist::Empirical => RDistribution::Empirical { jitter: a.r_jitter },
         RDist::Uniform => RDistribution::Uniform { low: a.r_low, high: a.r_high },
     };
-    let key = SecretKey::generate(KeyParams { max_condition: a.max_condition, r })?;
+    let key = SecretKey::generate(KeyParams { max_condition: a.max_condition, r, ..KeyParams::default() })?;
     key.save(&a.out)?;
     eprintln!(
         "wrote key {} to {} (cond(S) = {:.2}, r: {:?}); keep this file private",

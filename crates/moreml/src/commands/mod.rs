@@ -2,8 +2,10 @@
 
 pub mod attack;
 mod bench;
-mod crypt;
+pub mod crypt;
 mod inspect;
+pub mod mnist;
+pub mod workflow;
 
 use crate::cli::Command;
 use anyhow::Result;
@@ -16,6 +18,11 @@ pub fn run(command: Command) -> Result<()> {
         Command::Decrypt(a) => crypt::decrypt(&a),
         Command::Inspect(a) => inspect::inspect(&a),
         Command::Bench(a) => bench::bench(&a),
+        Command::Mnist(a) => mnist::mnist(&a),
+        Command::Dataset(a) => workflow::dataset(&a),
+        Command::Train(a) => workflow::train(&a),
+        Command::Predict(a) => workflow::predict(&a),
+        Command::Evaluate(a) => workflow::evaluate(&a),
         Command::Attack(a) => attack::attack(&a),
         Command::SecurityReport(a) => attack::security_report(&a),
     }
