@@ -96,10 +96,10 @@ fn assert_recovered(got: &[f32], want: &[f32], what: &str) {
 /// Attack D chooses per ciphertext: when the hidden r happens to fall on the 1/255 grid within
 /// the f32 rounding (probability ~1e-4 per value) both eigenvalues are plausible pixels and the
 /// choice is a coin flip. Everything else must be exact.
-fn assert_mostly_recovered(got: &[f32], want: &[f32], what: &str) {
+fn assert_mostly_recovered(got: &[f32], want: &[f32], what: &str, rate: f64) {
     assert_eq!(got.len(), want.len());
     let ok = got.iter().zip(want).filter(|(g, w)| (*g * 255.0).round() == (*w * 255.0).round() && (*g - *w).abs() < 1e-5).count();
-    assert!(ok as f64 >= 0.995 * want.len() as f64, "{what}: {ok} of {} recovered", want.len());
+    assert!(ok as f64 >= rate * want.len() as f64, "{what}: {ok} of {} recovered", want.len());
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn ciphertext_only_attacks_recover_without_a_key() {
         assert_eq!(info.kind, format::Kind::Plaintext);
         assert_eq!(info.dtype, "f32");
         let got = recovered(&out, "x", &[4, 28, 28]);
-        if method == "eigen" { assert_mostly_recovered(&got, &x, method) } else { assert_recovered(&got, &x, method) }
+        if method == "eigen" { assert_mostly_recovered(&got, &x, method, 0.995) } else { assert_recovered(&got, &x, method) }
     }
 }
 
@@ -126,7 +126,9 @@ fn uniform_r_key_is_no_safer() {
     ok(&["attack", "--method", "shared-eigen", "--input", s(&ct), "--output", s(&out)]);
     assert_recovered(&recovered(&out, "x", &[3, 28, 28]), &x, "shared-eigen, uniform r");
     ok(&["attack", "--method", "eigen", "--r-dist", "uniform", "--input", s(&ct), "--output", s(&out)]);
-    assert_mostly_recovered(&recovered(&out, "x", &[3, 28, 28]), &x, "eigen, uniform r");
+    // U(0.5, 1.5) overlaps the upper half of the pixel range, and f32 eigenvalues are only
+    // within ~1e-7 of the grid: a few percent of choices are coin flips (measured 97.6-100%).
+    assert_mostly_recovered(&recovered(&out, "x", &[3, 28, 28]), &x, "eigen, uniform r", 0.95);
 }
 
 #[test]

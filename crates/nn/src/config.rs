@@ -73,7 +73,6 @@ pub enum LayerConfig {
     /// Elementwise activation.
     Act {
         /// The function.
-        #[serde(flatten)]
         f: Activation,
     },
 }
@@ -95,9 +94,10 @@ pub enum LossKind {
 /// A network architecture.
 ///
 /// ```
-/// let cfg = moreml_nn::ModelConfig::mlp(784, 128, 10);
-/// let json = serde_json::to_string(&cfg).unwrap();
-/// assert_eq!(serde_json::from_str::<moreml_nn::ModelConfig>(&json).unwrap(), cfg);
+/// for cfg in [moreml_nn::ModelConfig::mlp(784, 128, 10), moreml_nn::ModelConfig::cnn(28, 8, 128, 10)] {
+///     let json = serde_json::to_string(&cfg).unwrap();
+///     assert_eq!(serde_json::from_str::<moreml_nn::ModelConfig>(&json).unwrap(), cfg);
+/// }
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
