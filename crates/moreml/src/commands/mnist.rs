@@ -59,6 +59,11 @@ pub struct MnistArgs {
     /// Seed of the initial weights and the batch order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How the hidden value r of input pixels is drawn: `empirical` (per-pixel histogram) or
+    /// `record` (another whole image + centred jitter; the shadow network then sees real
+    /// images and is as stable as the plaintext run).
+    #[arg(long, default_value = "empirical", value_parser = ["empirical", "record"])]
+    pub r_inputs: String,
 }
 
 /// Built-in architectures.
@@ -170,7 +175,11 @@ fn run<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<()> {
     let t_train = PlainTensor::<T>::from_vec(&[n_train, 10], data.train_one_hot::<T>())?;
     let x_test = PlainTensor::<T>::from_vec(&[n_test, 784], data.test_images_normalized::<T>())?;
     let t_test: Vec<T> = data.test_one_hot::<T>();
-    let key = SecretKey::generate(KeyParams::default())?;
+    let r = match a.r_inputs.as_str() {
+        "record" => moreml_more::RDistribution::Record { jitter: 0.01 },
+        _ => moreml_more::RDistribution::default(),
+    };
+    let key = SecretKey::generate(KeyParams { r, ..KeyParams::default() })?;
     let t0 = Instant::now();
     let cx_train = encrypt_records(&key, &x_train, "training images", false)?;
     let ct_train = encrypt_records(&key, &t_train, "training labels", true)?;
