@@ -142,3 +142,21 @@ pub(crate) fn update<T: Float>(out: &mut [T], x: &[T], f: impl Fn(T, T) -> T + S
         }
     });
 }
+
+/// `f(x[i], y[i])` collected into a new vector in one pass (parallel when large).
+pub(crate) fn zip_collect<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> Vec<T> {
+    if x.len() < PAR_MIN {
+        x.iter().zip(y).map(|(&a, &b)| f(a, b)).collect()
+    } else {
+        x.par_iter().zip(y.par_iter()).with_min_len(CHUNK).map(|(&a, &b)| f(a, b)).collect()
+    }
+}
+
+/// `f(x[i])` collected into a new vector in one pass (parallel when large).
+pub(crate) fn map_collect<T: Float>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
+    if x.len() < PAR_MIN {
+        x.iter().map(|&a| f(a)).collect()
+    } else {
+        x.par_iter().with_min_len(CHUNK).map(|&a| f(a)).collect()
+    }
+}

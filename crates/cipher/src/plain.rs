@@ -99,21 +99,15 @@ impl<T: Float> Domain for PlainTensor<T> {
 
     fn mul(&self, other: &Self) -> Self {
         assert_eq!(self.shape(), other.shape(), "mul: shape mismatch");
-        let mut out = self.clone();
-        kernels::update(out.values_mut(), other.values(), |a, b| a * b);
-        out
+        Self(self.0.with_data(kernels::zip_collect(self.values(), other.values(), |a, b| a * b)))
     }
 
     fn recip(&self) -> Self {
-        let mut out = self.clone();
-        kernels::map(out.values_mut(), self.values(), |a| T::one() / a);
-        out
+        Self(self.0.with_data(kernels::map_collect(self.values(), |a| T::one() / a)))
     }
 
     fn add_scalar(&self, c: T) -> Self {
-        let mut out = self.clone();
-        kernels::map(out.values_mut(), self.values(), |a| a + c);
-        out
+        Self(self.0.with_data(kernels::map_collect(self.values(), |a| a + c)))
     }
 
     fn matmul(&self, ta: bool, rhs: &Self, tb: bool) -> Self {

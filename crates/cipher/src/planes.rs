@@ -7,7 +7,7 @@
 //! is homomorphic when applied plane by plane, so it is written once here. Nothing in this
 //! module multiplies two tensors: that is where the domains differ.
 
-use crate::kernels::{self, for_chunks};
+use crate::kernels;
 use crate::{Error, Float, Result};
 use rayon::prelude::*;
 
@@ -193,9 +193,7 @@ impl<T: Float> Planes<T> {
     /// If the shapes differ (a programming error: shapes of user data are checked at load).
     pub fn add(&self, other: &Self) -> Self {
         self.same_shape(other, "add");
-        let mut out = self.clone();
-        kernels::update(&mut out.data, &other.data, |a, b| a + b);
-        out
+        self.with_data(kernels::zip_collect(&self.data, &other.data, |a, b| a + b))
     }
 
     /// Elementwise `self - other`.
@@ -204,9 +202,7 @@ impl<T: Float> Planes<T> {
     /// If the shapes differ.
     pub fn sub(&self, other: &Self) -> Self {
         self.same_shape(other, "sub");
-        let mut out = self.clone();
-        kernels::update(&mut out.data, &other.data, |a, b| a - b);
-        out
+        self.with_data(kernels::zip_collect(&self.data, &other.data, |a, b| a - b))
     }
 
     /// `self = alpha * x + beta * self` (the SGD / momentum update).
@@ -220,9 +216,13 @@ impl<T: Float> Planes<T> {
 
     /// `c * self` for a public constant `c`.
     pub fn scale(&self, c: T) -> Self {
-        let mut out = self.clone();
-        for_chunks(&mut out.data, |o, _| o.iter_mut().for_each(|v| *v = *v * c));
-        out
+        self.with_data(kernels::map_collect(&self.data, |v| v * c))
+    }
+
+    /// Same shape and plane count, new data (same length).
+    pub(crate) fn with_data(&self, data: Vec<T>) -> Self {
+        debug_assert_eq!(data.len(), self.data.len());
+        Self { shape: self.shape.clone(), planes: self.planes, data }
     }
 
     /// Adds `row` (shape `[k]`) to every row of `self` (shape `[.., k]`).

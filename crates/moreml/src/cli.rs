@@ -47,6 +47,8 @@ pub enum Command {
     Decrypt(CryptArgs),
     /// [owner] Export a data set as a plaintext tensor file, ready for `encrypt`.
     Dataset(crate::commands::workflow::DatasetArgs),
+    /// [tool] Download a data set (MNIST) with MD5 verification.
+    Fetch(crate::commands::workflow::FetchArgs),
     /// [server] Train a network on a (plaintext or encrypted) data set file; no key.
     Train(crate::commands::workflow::TrainArgs),
     /// [server] Run a trained model on a (plaintext or encrypted) input file; no key.

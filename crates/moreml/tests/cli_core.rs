@@ -282,3 +282,18 @@ fn hand_written_key_and_reference_decryption() {
         }
     }
 }
+
+/// `moreml fetch` is the only command that uses the network. Here (no network) it must fail
+/// with one clear line; where a mirror is reachable it must succeed with verified files.
+#[test]
+fn fetch_fails_cleanly_offline() {
+    let dir = Dir::new();
+    let run = moreml(&["fetch", "mnist", "--dir", &dir.arg("mnist")]).run();
+    if run.output.status.success() {
+        assert!(dir.path("mnist/t10k-labels-idx1-ubyte.gz").exists(), "{}", run.context());
+    } else {
+        let last = run.stderr.lines().last().unwrap_or_default().to_string();
+        assert!(last.starts_with("moreml: error:") && last.contains("mirror"), "{}", run.context());
+        assert!(!run.stderr.contains("panicked"), "{}", run.context());
+    }
+}

@@ -35,30 +35,17 @@ pub struct MnistArgs {
     /// Hidden units of the dense hidden layer.
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
     /// Training images to use (first N; 0 = all 60000).
     #[arg(long, default_value_t = 0)]
     pub train_size: usize,
     /// Test images to use (first N; 0 = all 10000).
     #[arg(long, default_value_t = 0)]
     pub test_size: usize,
-    /// Mini-batch size.
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
-    /// Learning rate.
-    #[arg(long, default_value_t = 0.01)]
-    pub lr: f64,
-    /// Momentum.
-    #[arg(long, default_value_t = 0.9)]
-    pub momentum: f64,
     /// Scalar type of both runs.
     #[arg(long, default_value = "f64", value_parser = ["f32", "f64"])]
     pub dtype: String,
-    /// Seed of the initial weights and the batch order.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub hyper: super::workflow::HyperArgs,
     /// How the hidden value r of input pixels is drawn: `empirical` (per-pixel histogram) or
     /// `record` (another whole image + centred jitter; the shadow network then sees real
     /// images and is as stable as the plaintext run).
@@ -71,7 +58,7 @@ pub struct MnistArgs {
 pub enum Arch {
     /// 784-hidden-10, x^2 activation.
     Mlp,
-    /// conv5x5x8 - x^2 - avgpool2 - dense hidden - x^2 - dense 10.
+    /// conv5x5x8 - relu-poly - avgpool2 - dense hidden - relu-poly - dense 10.
     Cnn,
 }
 
@@ -81,11 +68,14 @@ impl MnistArgs {
             Arch::Mlp => ModelConfig::mlp(784, self.hidden, 10),
             Arch::Cnn => ModelConfig::cnn(28, 8, self.hidden, 10),
         };
-        cfg.seed = self.seed;
+        cfg.seed = self.hyper.seed;
         cfg
     }
     fn train_config(&self) -> TrainConfig {
-        TrainConfig { epochs: self.epochs, batch_size: self.batch, lr: self.lr, momentum: self.momentum, seed: self.seed }
+        self.hyper.train_config(match self.model {
+            Arch::Mlp => "mlp",
+            Arch::Cnn => "cnn",
+        })
     }
 }
 
@@ -93,7 +83,7 @@ pub fn mnist(a: &MnistArgs) -> Result<()> {
     let data = if a.synthetic {
         let n = |size: usize, default: usize| if size == 0 { default } else { size };
         eprintln!("using the built-in synthetic seven-segment digits (not MNIST)");
-        Mnist::synthetic(n(a.train_size, 6000), n(a.test_size, 1000), a.seed)
+        Mnist::synthetic(n(a.train_size, 6000), n(a.test_size, 1000), a.hyper.seed)
     } else {
         let dir = resolve_mnist_dir(a.data_dir.as_deref())?;
         Mnist::load(&dir).with_context(|| format!("cannot load MNIST from {}", dir.display()))?
@@ -168,7 +158,7 @@ fn run<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<()> {
     let train_cfg = a.train_config();
     eprintln!(
         "MNIST {n_train} train / {n_test} test images, model {:?} (hidden {}), {} epochs, batch {}, lr {}, momentum {}, {}",
-        a.model, a.hidden, a.epochs, a.batch, a.lr, a.momentum, T::NAME
+        a.model, a.hidden, train_cfg.epochs, train_cfg.batch_size, train_cfg.lr, train_cfg.momentum, T::NAME
     );
     // ---- owner: normalise and encrypt --------------------------------------------------
     let x_train = PlainTensor::<T>::from_vec(&[n_train, 784], data.train_images_normalized::<T>())?;
@@ -198,8 +188,8 @@ fn run<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<()> {
     let mut rel_epoch1 = None;
     let (mut plain_out, mut cipher_out) = (None, None);
     let mut infer_seconds = 0.0;
-    for epoch in 0..a.epochs {
-        let bar = learner::progress(2 * n_train as u64, format!("epoch {}/{} plain+enc", epoch + 1, a.epochs));
+    for epoch in 0..train_cfg.epochs {
+        let bar = learner::progress(2 * n_train as u64, format!("epoch {}/{} plain+enc", epoch + 1, train_cfg.epochs));
         let sp = learner::train_epoch(&mut plain, &x_train, &t_train, &train_cfg, epoch, Some(&bar))?;
         let sc = learner::train_epoch(&mut cipher, &cx_train, &ct_train, &train_cfg, epoch, Some(&bar))?;
         bar.finish_and_clear();

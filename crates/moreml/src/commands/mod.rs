@@ -20,6 +20,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Bench(a) => bench::bench(&a),
         Command::Mnist(a) => mnist::mnist(&a),
         Command::Dataset(a) => workflow::dataset(&a),
+        Command::Fetch(a) => workflow::fetch(&a),
         Command::Train(a) => workflow::train(&a),
         Command::Predict(a) => workflow::predict(&a),
         Command::Evaluate(a) => workflow::evaluate(&a),
