@@ -211,10 +211,10 @@ impl SecretKey {
                 let mut rng = ChaCha12Rng::from_seed(seed);
                 rng.set_stream(chunk as u64);
                 let start = chunk * STREAM_CHUNK;
-                for (k, c) in dst.chunks_exact_mut(4).enumerate() {
-                    let i = start + k;
-                    let m = values[i].f64();
-                    let r = sampler.draw(i, &mut rng);
+                let mut r = vec![0.0; dst.len() / 4];
+                sampler.fill(start, &mut r, &mut rng);
+                for ((c, &m), &r) in dst.chunks_exact_mut(4).zip(&values[start..]).zip(&r) {
+                    let m = m.f64();
                     for t in 0..4 {
                         c[t] = T::of(m * p[t] + r * q[t]);
                     }

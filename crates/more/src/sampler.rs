@@ -115,24 +115,31 @@ impl RSampler {
         }
     }
 
-    /// r for the value at flat index `i`.
-    #[inline]
-    pub fn draw(&self, i: usize, rng: &mut impl RngCore) -> f64 {
+    /// Fills `out` with r for the values at flat indices `start..start + out.len()`.
+    ///
+    /// One tight loop per kind (no per-value dispatch, no per-value division).
+    pub fn fill(&self, start: usize, out: &mut [f64], rng: &mut impl RngCore) {
         match self {
-            RSampler::Fixed(r) => r[i],
-            RSampler::Uniform { low, high } => rng.random_range(*low..*high),
+            RSampler::Fixed(r) => out.copy_from_slice(&r[start..start + out.len()]),
+            RSampler::Uniform { low, high } => out.iter_mut().for_each(|o| *o = rng.random_range(*low..*high)),
             RSampler::Empirical { features, jitter, lo, width, table } => {
-                let f = i % features;
-                // One 64-bit draw: 8 bits bin slot (6 used), 16 bits alias coin, 20 bits
-                // position inside the bin, 20 bits jitter.
-                let bits = rng.next_u64();
-                let slot = (bits as usize) % BINS;
-                let coin = ((bits >> 8) & 0xFFFF) as u32;
-                let entry = table[f * BINS + slot];
-                let bin = if coin < (entry & 0x1_FFFF) { slot } else { (entry >> 17) as usize };
-                let u = (((bits >> 24) & 0xF_FFFF) as f64 + 0.5) * (1.0 / 1_048_576.0);
-                let v = ((bits >> 44) as f64 + 0.5) * (1.0 / 1_048_576.0);
-                lo[f] + (bin as f64 + u) * width[f] + jitter * (2.0 * v - 1.0)
+                let mut f = start % features;
+                for o in out.iter_mut() {
+                    // One 64-bit draw: 6 bits bin slot, 16 bits alias coin, 20 bits position
+                    // inside the bin, 20 bits jitter.
+                    let bits = rng.next_u64();
+                    let slot = (bits as usize) % BINS;
+                    let coin = ((bits >> 8) & 0xFFFF) as u32;
+                    let entry = table[f * BINS + slot];
+                    let bin = if coin < (entry & 0x1_FFFF) { slot } else { (entry >> 17) as usize };
+                    let u = (((bits >> 24) & 0xF_FFFF) as f64 + 0.5) * (1.0 / 1_048_576.0);
+                    let v = ((bits >> 44) as f64 + 0.5) * (1.0 / 1_048_576.0);
+                    *o = lo[f] + (bin as f64 + u) * width[f] + jitter * (2.0 * v - 1.0);
+                    f += 1;
+                    if f == *features {
+                        f = 0;
+                    }
+                }
             }
         }
     }
