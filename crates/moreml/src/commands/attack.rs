@@ -600,36 +600,6 @@ struct DataSet {
     public: Vec<f64>,
 }
 
-/// Digit-like synthetic images on the 1/255 grid: 2-4 thick strokes, mostly exact zeros.
-fn synthetic_digits(rng: &mut impl Rng, n: usize, h: usize, w: usize) -> Vec<f64> {
-    let mut out = vec![0.0; n * h * w];
-    for img in out.chunks_exact_mut(h * w) {
-        let strokes = rng.random_range(2..=4);
-        let segs: Vec<[f64; 5]> = (0..strokes)
-            .map(|_| {
-                let m = 0.2;
-                let mut p = || rng.random_range(m..1.0 - m);
-                [p() * w as f64, p() * h as f64, p() * w as f64, p() * h as f64, 1.0 + p()]
-            })
-            .collect();
-        for y in 0..h {
-            for x in 0..w {
-                let (px, py) = (x as f64 + 0.5, y as f64 + 0.5);
-                let mut v: f64 = 0.0;
-                for s in &segs {
-                    let (dx, dy) = (s[2] - s[0], s[3] - s[1]);
-                    let t = (((px - s[0]) * dx + (py - s[1]) * dy) / (dx * dx + dy * dy).max(1e-9)).clamp(0.0, 1.0);
-                    let (ex, ey) = (px - s[0] - t * dx, py - s[1] - t * dy);
-                    v = v.max(1.3 * (-(ex * ex + ey * ey) / (s[4] * s[4])).exp());
-                }
-                let v = if v < 0.05 { 0.0 } else { v.min(1.0) };
-                img[y * w + x] = (v * 255.0).round() / 255.0;
-            }
-        }
-    }
-    out
-}
-
 fn load_data(a: &SecurityReportArgs, rng: &mut impl Rng) -> Result<DataSet> {
     let n = a.images.max(2);
     match moreml_datasets::resolve_mnist_dir(a.data_dir.as_deref()) {
@@ -649,16 +619,18 @@ fn load_data(a: &SecurityReportArgs, rng: &mut impl Rng) -> Result<DataSet> {
             })
         }
         Err(_) => {
-            let (h, w) = (28, 28);
+            // The project's built-in synthetic digits: 500 "public" samples for the priors,
+            // `n` to attack.
+            let m = moreml_datasets::Mnist::synthetic(500, n, rng.random());
             Ok(DataSet {
-                name: format!("SYNTHETIC digit-like images ({n} of 28x28 strokes on the 1/255 grid): MNIST not found (pass --data-dir or set MOREML_MNIST_DIR)"),
+                name: format!("SYNTHETIC seven-segment digits ({n} of 28x28 on the 1/255 grid): MNIST not found (pass --data-dir or set MOREML_MNIST_DIR)"),
                 synthetic: true,
-                images: synthetic_digits(rng, n, h, w),
-                labels: vec![0; n],
+                images: m.test_images_normalized::<f64>(),
+                labels: m.test_labels.clone(),
                 n,
-                h,
-                w,
-                public: synthetic_digits(rng, 500, h, w),
+                h: m.rows,
+                w: m.cols,
+                public: m.train_images_normalized::<f64>(),
             })
         }
     }

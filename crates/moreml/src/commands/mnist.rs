@@ -152,6 +152,23 @@ struct EpochLog {
     test_accuracy: Vec<f64>,
 }
 
+impl EpochLog {
+    fn mean_seconds(&self) -> f64 {
+        self.seconds.iter().sum::<f64>() / self.seconds.len().max(1) as f64
+    }
+
+    /// The per-run part of `report.json`.
+    fn summary(&self) -> serde_json::Value {
+        json!({
+            "accuracy": self.test_accuracy.last(),
+            "epoch_seconds": self.mean_seconds(),
+            "epoch_seconds_each": self.seconds,
+            "test_accuracy_each": self.test_accuracy,
+            "test_loss_each": self.test_loss,
+        })
+    }
+}
+
 fn run<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<()> {
     let (n_train, n_test) = (data.n_train(), data.n_test());
     let cfg = a.model_config();
@@ -232,8 +249,12 @@ fn run<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<()> {
     let plain_pred = loss::argmax_rows(py.values(), 10);
     let enc_pred = loss::argmax_rows(cy.values(), 10);
     let agreement = plain_pred.iter().zip(&enc_pred).filter(|(a, b)| a == b).count() as f64 / n_test as f64;
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let (pe, ce) = (mean(&logs[0].seconds), mean(&logs[1].seconds));
+    let (pe, ce) = (logs[0].mean_seconds(), logs[1].mean_seconds());
+    let max_rel_diff = rel_diff(py.values(), cy.values());
+    let mut encrypted = logs[1].summary();
+    encrypted["inference_images_per_second"] = json!(n_test as f64 / infer_seconds);
+    encrypted["encrypt_seconds"] = json!(encrypt_seconds);
+    encrypted["hidden_weights_max_abs_each"] = json!(r_side);
     let report = json!({
         "experiment": "mnist",
         "data": if a.synthetic { "synthetic seven-segment digits (built-in demo)" } else { "MNIST" },
@@ -243,26 +264,11 @@ fn run<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<()> {
         "train_images": n_train,
         "test_images": n_test,
         "key": {"key_id": key.key_id(), "condition": key.condition(), "r": key.params().r},
-        "plain": {
-            "accuracy": logs[0].test_accuracy.last(),
-            "epoch_seconds": pe,
-            "epoch_seconds_each": logs[0].seconds,
-            "test_accuracy_each": logs[0].test_accuracy,
-            "test_loss_each": logs[0].test_loss,
-        },
-        "encrypted": {
-            "accuracy": logs[1].test_accuracy.last(),
-            "epoch_seconds": ce,
-            "epoch_seconds_each": logs[1].seconds,
-            "test_accuracy_each": logs[1].test_accuracy,
-            "test_loss_each": logs[1].test_loss,
-            "inference_images_per_second": n_test as f64 / infer_seconds,
-            "encrypt_seconds": encrypt_seconds,
-            "hidden_weights_max_abs_each": r_side,
-        },
+        "plain": logs[0].summary(),
+        "encrypted": encrypted,
         "epoch_time_ratio": ce / pe,
         "agreement": agreement,
-        "max_rel_diff": rel_diff(py.values(), cy.values()),
+        "max_rel_diff": max_rel_diff,
         "max_rel_diff_epoch1": rel_epoch1,
         "encrypted_train_set_bytes": encrypted_set_bytes,
         "peak_rss_bytes": peak_rss_bytes(),
@@ -277,7 +283,7 @@ fn run<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<()> {
         logs[0].test_accuracy.last().unwrap_or(&0.0),
         logs[1].test_accuracy.last().unwrap_or(&0.0),
         agreement,
-        rel_diff(py.values(), cy.values()),
+        max_rel_diff,
         ce / pe,
         path.display()
     );
