@@ -41,7 +41,7 @@ impl<T: Float> CipherTensor<T> {
         let mut planes = Planes::zeros(wire.shape(), 2);
         let tol = PublicBasis::tolerance::<T>();
         let src = wire.raw();
-        let worst = std::sync::Mutex::new(None::<(usize, f64)>);
+        let first_bad = std::sync::Mutex::new(None::<(usize, f64)>);
         {
             let (pa, pb) = planes.planes_mut2();
             for_chunks2(pa, pb, |ca, cb, off| {
@@ -50,7 +50,7 @@ impl<T: Float> CipherTensor<T> {
                     let c = [c[0].f64(), c[1].f64(), c[2].f64(), c[3].f64()];
                     let (x, y, res) = basis.to_coords(c);
                     if !(res <= tol) {
-                        let mut w = worst.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut w = first_bad.lock().unwrap_or_else(|e| e.into_inner());
                         if w.is_none() {
                             *w = Some((off + i, res));
                         }
@@ -60,7 +60,7 @@ impl<T: Float> CipherTensor<T> {
                 }
             });
         }
-        if let Some((index, residual)) = worst.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if let Some((index, residual)) = first_bad.into_inner().unwrap_or_else(|e| e.into_inner()) {
             let c = &src[4 * index..4 * index + 4];
             if c.iter().any(|v| !v.is_finite()) {
                 return Err(Error::NonFinite {
