@@ -62,12 +62,7 @@ impl PublicBasis {
         let a = 0.5 * (c[0] + c[3]);
         let rr: f64 = r.iter().map(|v| v * v).sum();
         let b = ((c[0] - a) * r[0] + c[1] * r[1] + c[2] * r[2] + (c[3] - a) * r[3]) / rr;
-        let e = [
-            c[0] - a - b * r[0],
-            c[1] - b * r[1],
-            c[2] - b * r[2],
-            c[3] - a - b * r[3],
-        ];
+        let e = [c[0] - a - b * r[0], c[1] - b * r[1], c[2] - b * r[2], c[3] - a - b * r[3]];
         let err = e.iter().map(|v| v * v).sum::<f64>().sqrt();
         let scale = c.iter().map(|v| v * v).sum::<f64>().sqrt();
         // NaN/inf entries must give a NaN/inf residual (never 0), so callers reject them.

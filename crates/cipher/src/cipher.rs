@@ -84,13 +84,9 @@ impl<T: Float> CipherTensor<T> {
     /// Like [`CipherTensor::from_wire`], naming the key in errors.
     pub fn from_wire_tagged(wire: &WireCiphertext<T>, tag: &KeyTag, what: &str) -> Result<Self> {
         Self::from_wire(wire, &tag.basis, what).map_err(|e| match e {
-            Error::OutOfAlgebra { what, index, residual, tolerance, .. } => Error::OutOfAlgebra {
-                what,
-                key_id: tag.key_id.clone(),
-                index,
-                residual,
-                tolerance,
-            },
+            Error::OutOfAlgebra { what, index, residual, tolerance, .. } => {
+                Error::OutOfAlgebra { what, key_id: tag.key_id.clone(), index, residual, tolerance }
+            }
             e => e,
         })
     }

@@ -152,7 +152,6 @@ pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
     }
     /// Adjoint of [`Domain::window_slot`], accumulated into `acc`.
     fn add_to_window_slot(&self, acc: &mut Self, g: &Window2d, dy: usize, dx: usize) {
-        self.planes()
-            .add_to_window_slot(acc.planes_mut(), g, dy, dx)
+        self.planes().add_to_window_slot(acc.planes_mut(), g, dy, dx)
     }
 }

@@ -11,35 +11,18 @@ pub enum Error {
     // ---- shapes and values -------------------------------------------------------------
     /// Two operands (or an operand and a file) disagree on shape.
     #[error("{op}: shape mismatch: {lhs:?} vs {rhs:?}")]
-    ShapeMismatch {
-        op: &'static str,
-        lhs: Vec<usize>,
-        rhs: Vec<usize>,
-    },
+    ShapeMismatch { op: &'static str, lhs: Vec<usize>, rhs: Vec<usize> },
     /// A tensor was built from a buffer of the wrong length.
     #[error("{op}: shape {shape:?} needs {expected} values, got {got}")]
-    BadLength {
-        op: &'static str,
-        shape: Vec<usize>,
-        expected: usize,
-        got: usize,
-    },
+    BadLength { op: &'static str, shape: Vec<usize>, expected: usize, got: usize },
     /// A NaN or infinite value where only finite values make sense.
-    #[error("{what}: non-finite value ({value}) at flat index {index}; check the input data or lower the learning rate")]
-    NonFinite {
-        what: String,
-        index: usize,
-        value: f64,
-    },
+    #[error(
+        "{what}: non-finite value ({value}) at flat index {index}; check the input data or lower the learning rate"
+    )]
+    NonFinite { what: String, index: usize, value: f64 },
     /// A 2x2 value is not in the MORE algebra spanned by I and the public basis element.
     #[error("{what}: ciphertext at flat index {index} is not in the algebra of this key (relative residual {residual:.3e} > {tolerance:.1e}); the file is corrupted or was not made with key {key_id}")]
-    OutOfAlgebra {
-        what: String,
-        key_id: String,
-        index: usize,
-        residual: f64,
-        tolerance: f64,
-    },
+    OutOfAlgebra { what: String, key_id: String, index: usize, residual: f64, tolerance: f64 },
     /// The public basis in a header is not a normalised traceless 2x2 matrix.
     #[error("invalid public basis {0:?}: it must be traceless with R^2 = I")]
     BadBasis([f64; 4]),
@@ -60,41 +43,19 @@ pub enum Error {
     NotAMoremlFile { path: PathBuf, detail: String },
     /// A plaintext file was given where ciphertexts were expected, or the reverse.
     #[error("{path}: expected a {expected} file but it holds {found}; {hint}")]
-    WrongKind {
-        path: PathBuf,
-        expected: &'static str,
-        found: String,
-        hint: &'static str,
-    },
+    WrongKind { path: PathBuf, expected: &'static str, found: String, hint: &'static str },
     /// The file format version is newer than this build understands.
     #[error("{path}: format version {found} is not supported (this build reads version {supported}); upgrade moreml")]
-    UnsupportedVersion {
-        path: PathBuf,
-        found: String,
-        supported: &'static str,
-    },
+    UnsupportedVersion { path: PathBuf, found: String, supported: &'static str },
     /// Ciphertexts made under different keys were combined.
     #[error("{what}: ciphertexts are under key {found} but key {expected} was expected; data and models only work together under one key")]
-    KeyMismatch {
-        what: String,
-        expected: String,
-        found: String,
-    },
+    KeyMismatch { what: String, expected: String, found: String },
     /// Tensor dtype differs from what the caller asked for.
     #[error("{path}: tensor '{name}' has dtype {found}, expected {expected}")]
-    WrongDtype {
-        path: PathBuf,
-        name: String,
-        found: String,
-        expected: &'static str,
-    },
+    WrongDtype { path: PathBuf, name: String, found: String, expected: &'static str },
     /// A named tensor is missing from a file.
     #[error("{path}: no tensor named '{name}' (the file has: {available})")]
-    MissingTensor {
-        path: PathBuf,
-        name: String,
-        available: String,
-    },
+    MissingTensor { path: PathBuf, name: String, available: String },
 }
 
 /// `Result` with [`Error`].

@@ -108,22 +108,15 @@ impl<T: Float> CipherFile<T> {
 }
 
 fn find<'a, V>(tensors: &'a [(String, V)], name: &str, path: &Path) -> Result<&'a V> {
-    tensors
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v)
-        .ok_or_else(|| Error::MissingTensor {
-            path: path.to_path_buf(),
-            name: name.to_string(),
-            available: tensors.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
-        })
+    tensors.iter().find(|(n, _)| n == name).map(|(_, v)| v).ok_or_else(|| Error::MissingTensor {
+        path: path.to_path_buf(),
+        name: name.to_string(),
+        available: tensors.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+    })
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| Error::Io { path: path.to_path_buf(), source }
 }
 
 fn st_err(path: &Path, e: SafeTensorError) -> Error {
@@ -133,14 +126,8 @@ fn st_err(path: &Path, e: SafeTensorError) -> Error {
         | SafeTensorError::InvalidHeaderLength
         | SafeTensorError::MetadataIncompleteBuffer
         | SafeTensorError::InvalidOffset(_)
-        | SafeTensorError::TensorInvalidInfo => Error::Truncated {
-            path,
-            detail: e.to_string(),
-        },
-        e => Error::NotAMoremlFile {
-            path,
-            detail: e.to_string(),
-        },
+        | SafeTensorError::TensorInvalidInfo => Error::Truncated { path, detail: e.to_string() },
+        e => Error::NotAMoremlFile { path, detail: e.to_string() },
     }
 }
 
@@ -161,10 +148,7 @@ fn parse_header(
         let extra = meta.map(|m| m.clone().into_iter().collect()).unwrap_or_default();
         return Ok((Kind::Plaintext, None, extra));
     };
-    let bad = |detail: String| Error::NotAMoremlFile {
-        path: path.to_path_buf(),
-        detail,
-    };
+    let bad = |detail: String| Error::NotAMoremlFile { path: path.to_path_buf(), detail };
     if meta["format"] != FORMAT {
         return Err(bad(format!("header format is '{}', not '{FORMAT}'", meta["format"])));
     }
@@ -185,27 +169,18 @@ fn parse_header(
         if meta.get("scheme").map(String::as_str) != Some(SCHEME) {
             return Err(bad(format!("scheme {:?} is not {SCHEME}", meta.get("scheme"))));
         }
-        let key_id = meta
-            .get("key_id")
-            .cloned()
-            .ok_or_else(|| bad("ciphertext file without key_id".into()))?;
+        let key_id = meta.get("key_id").cloned().ok_or_else(|| bad("ciphertext file without key_id".into()))?;
         let basis: [f64; 4] = meta
             .get("basis")
             .and_then(|b| serde_json::from_str(b).ok())
             .ok_or_else(|| bad("ciphertext file without a valid basis entry".into()))?;
-        Some(KeyTag {
-            key_id,
-            basis: PublicBasis::new(basis).map_err(|e| bad(e.to_string()))?,
-        })
+        Some(KeyTag { key_id, basis: PublicBasis::new(basis).map_err(|e| bad(e.to_string()))? })
     } else {
         None
     };
     let reserved = ["format", "format_version", "kind", "dtype", "scheme", "key_id", "basis"];
-    let extra = meta
-        .iter()
-        .filter(|(k, _)| !reserved.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let extra =
+        meta.iter().filter(|(k, _)| !reserved.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     Ok((kind, key, extra))
 }
 
@@ -230,53 +205,29 @@ pub fn read_info(path: &Path) -> Result<FileInfo> {
     std::io::Read::read_exact(&mut f, &mut buf[8..]).map_err(io_err(path))?;
     // Parse the header alone: read_metadata validates offsets against the buffer, so feed it
     // the declared data length through a header-only check.
-    let header: serde_json::Value = serde_json::from_slice(&buf[8..]).map_err(|e| {
-        Error::NotAMoremlFile {
-            path: path.to_path_buf(),
-            detail: format!("header is not JSON: {e}"),
-        }
-    })?;
+    let header: serde_json::Value = serde_json::from_slice(&buf[8..])
+        .map_err(|e| Error::NotAMoremlFile { path: path.to_path_buf(), detail: format!("header is not JSON: {e}") })?;
     let obj = header.as_object().ok_or_else(|| Error::NotAMoremlFile {
         path: path.to_path_buf(),
         detail: "header is not a JSON object".into(),
     })?;
-    let meta: Option<HashMap<String, String>> = obj
-        .get("__metadata__")
-        .and_then(|m| serde_json::from_value(m.clone()).ok());
+    let meta: Option<HashMap<String, String>> =
+        obj.get("__metadata__").and_then(|m| serde_json::from_value(m.clone()).ok());
     let (kind, key, extra) = parse_header(path, meta.as_ref())?;
     let mut entries = Vec::new();
     let mut dtype = None;
     for (name, info) in obj.iter().filter(|(k, _)| *k != "__metadata__") {
-        let d: Dtype = serde_json::from_value(info["dtype"].clone()).map_err(|e| {
-            Error::NotAMoremlFile {
-                path: path.to_path_buf(),
-                detail: format!("tensor '{name}': {e}"),
-            }
-        })?;
+        let d: Dtype = serde_json::from_value(info["dtype"].clone())
+            .map_err(|e| Error::NotAMoremlFile { path: path.to_path_buf(), detail: format!("tensor '{name}': {e}") })?;
         let shape: Vec<usize> = serde_json::from_value(info["shape"].clone()).unwrap_or_default();
         let dn = check_dtype(path, name, d, dtype)?;
         dtype = Some(dn);
-        entries.push(Entry {
-            name: name.clone(),
-            shape,
-        });
+        entries.push(Entry { name: name.clone(), shape });
     }
-    Ok(FileInfo {
-        kind,
-        dtype: dtype.unwrap_or("f32"),
-        key,
-        entries,
-        extra,
-        bytes,
-    })
+    Ok(FileInfo { kind, dtype: dtype.unwrap_or("f32"), key, entries, extra, bytes })
 }
 
-fn check_dtype(
-    path: &Path,
-    name: &str,
-    d: Dtype,
-    common: Option<&'static str>,
-) -> Result<&'static str> {
+fn check_dtype(path: &Path, name: &str, d: Dtype, common: Option<&'static str>) -> Result<&'static str> {
     let found = dtype_name(d).ok_or_else(|| Error::WrongDtype {
         path: path.to_path_buf(),
         name: name.to_string(),
@@ -341,10 +292,7 @@ pub fn read_plain<T: Float>(path: &Path) -> Result<PlainFile<T>> {
     if kind != Kind::Plaintext {
         return Err(wrong_kind(path, Kind::Plaintext, kind));
     }
-    let tensors = raw
-        .into_iter()
-        .map(|(n, s, v)| Ok((n, PlainTensor::from_vec(&s, v)?)))
-        .collect::<Result<_>>()?;
+    let tensors = raw.into_iter().map(|(n, s, v)| Ok((n, PlainTensor::from_vec(&s, v)?))).collect::<Result<_>>()?;
     Ok(PlainFile { tensors, extra })
 }
 
@@ -391,17 +339,13 @@ fn write_tensors<T: Float>(
     let views = tensors
         .into_iter()
         .map(|(n, shape, v)| {
-            let view = TensorView::new(T::DTYPE, shape, bytemuck::cast_slice(v))
-                .map_err(|e| st_err(path, e))?;
+            let view = TensorView::new(T::DTYPE, shape, bytemuck::cast_slice(v)).map_err(|e| st_err(path, e))?;
             Ok((n.to_string(), view))
         })
         .collect::<Result<Vec<_>>>()?;
     write_atomic_with(path, None, |tmp| {
         safetensors::serialize_to_file(views, Some(meta), tmp).map_err(|e| match e {
-            SafeTensorError::IoError(source) => Error::Io {
-                path: path.to_path_buf(),
-                source,
-            },
+            SafeTensorError::IoError(source) => Error::Io { path: path.to_path_buf(), source },
             e => st_err(path, e),
         })
     })
@@ -410,22 +354,15 @@ fn write_tensors<T: Float>(
 /// Writes a plaintext tensor file atomically.
 pub fn write_plain<T: Float>(path: &Path, file: &PlainFile<T>) -> Result<()> {
     let meta = header(Kind::Plaintext, T::NAME, None, &file.extra);
-    let tensors = file
-        .tensors
-        .iter()
-        .map(|(n, t)| (n.as_str(), crate::Domain::shape(t).to_vec(), t.values()))
-        .collect();
+    let tensors =
+        file.tensors.iter().map(|(n, t)| (n.as_str(), crate::Domain::shape(t).to_vec(), t.values())).collect();
     write_tensors(path, meta, tensors)
 }
 
 /// Writes a ciphertext tensor file atomically (tensors stored as `[..., 2, 2]`).
 pub fn write_cipher<T: Float>(path: &Path, file: &CipherFile<T>) -> Result<()> {
     let meta = header(Kind::Ciphertext, T::NAME, Some(&file.key), &file.extra);
-    let tensors = file
-        .tensors
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.file_shape(), t.raw()))
-        .collect();
+    let tensors = file.tensors.iter().map(|(n, t)| (n.as_str(), t.file_shape(), t.raw())).collect();
     write_tensors(path, meta, tensors)
 }
 
@@ -444,11 +381,7 @@ fn write_atomic_with(path: &Path, mode: Option<u32>, write: impl FnOnce(&Path) -
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".moreml-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(io_err(path))?;
+    let tmp = tempfile::Builder::new().prefix(".moreml-").suffix(".tmp").tempfile_in(&dir).map_err(io_err(path))?;
     #[cfg(unix)]
     if let Some(mode) = mode {
         use std::os::unix::fs::PermissionsExt;
@@ -457,9 +390,6 @@ fn write_atomic_with(path: &Path, mode: Option<u32>, write: impl FnOnce(&Path) -
     #[cfg(not(unix))]
     let _ = mode;
     write(tmp.path())?;
-    tmp.persist(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
+    tmp.persist(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.error })?;
     Ok(())
 }

@@ -44,15 +44,7 @@ impl Operand {
 /// `dst = beta_dst * dst + alpha * op(a) * op(b)`, with `dst` row-major `m x n`.
 ///
 /// When `accumulate` is false `dst` is overwritten (its old contents are never read).
-pub(crate) fn gemm<T: Float>(
-    dst: &mut [T],
-    a: &[T],
-    ao: Operand,
-    b: &[T],
-    bo: Operand,
-    alpha: T,
-    accumulate: bool,
-) {
+pub(crate) fn gemm<T: Float>(dst: &mut [T], a: &[T], ao: Operand, b: &[T], bo: Operand, alpha: T, accumulate: bool) {
     let (m, k) = ao.logical();
     let (k2, n) = bo.logical();
     assert_eq!(k, k2, "gemm: inner dimensions differ");
@@ -81,7 +73,22 @@ pub(crate) fn gemm<T: Float>(
                 matrixmultiply::dgemm(m, k, n, alpha.f64(), a, a_rs, a_cs, b, b_rs, b_cs, beta, c, n as isize, 1);
             } else {
                 let (a, b, c) = (a.as_ptr() as *const f32, b.as_ptr() as *const f32, dst.as_mut_ptr() as *mut f32);
-                matrixmultiply::sgemm(m, k, n, alpha.f64() as f32, a, a_rs, a_cs, b, b_rs, b_cs, beta as f32, c, n as isize, 1);
+                matrixmultiply::sgemm(
+                    m,
+                    k,
+                    n,
+                    alpha.f64() as f32,
+                    a,
+                    a_rs,
+                    a_cs,
+                    b,
+                    b_rs,
+                    b_cs,
+                    beta as f32,
+                    c,
+                    n as isize,
+                    1,
+                );
             }
         }
         return;
@@ -118,18 +125,12 @@ pub(crate) fn for_chunks<T: Float>(out: &mut [T], f: impl Fn(&mut [T], usize) + 
     if out.len() < PAR_MIN {
         f(out, 0);
     } else {
-        out.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(i, c)| f(c, i * CHUNK));
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, c)| f(c, i * CHUNK));
     }
 }
 
 /// Like [`for_chunks`] over two outputs of equal length, chunked in lockstep.
-pub(crate) fn for_chunks2<T: Float>(
-    o1: &mut [T],
-    o2: &mut [T],
-    f: impl Fn(&mut [T], &mut [T], usize) + Sync,
-) {
+pub(crate) fn for_chunks2<T: Float>(o1: &mut [T], o2: &mut [T], f: impl Fn(&mut [T], &mut [T], usize) + Sync) {
     debug_assert_eq!(o1.len(), o2.len());
     if o1.len() < PAR_MIN {
         f(o1, o2, 0);

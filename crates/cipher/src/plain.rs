@@ -42,11 +42,7 @@ impl<T: Float> PlainTensor<T> {
     pub fn check_finite(&self, what: &str) -> Result<()> {
         match self.values().iter().position(|v| !v.is_finite()) {
             None => Ok(()),
-            Some(index) => Err(Error::NonFinite {
-                what: what.to_string(),
-                index,
-                value: self.values()[index].f64(),
-            }),
+            Some(index) => Err(Error::NonFinite { what: what.to_string(), index, value: self.values()[index].f64() }),
         }
     }
     /// Converts to another scalar type.
@@ -77,17 +73,18 @@ macro_rules! storage_plumbing {
 pub(crate) use storage_plumbing;
 
 /// Validates two matrices for `op(a) * op(b)` and returns the operand descriptions.
-pub(crate) fn matmul_operands(
-    a: &[usize],
-    ta: bool,
-    b: &[usize],
-    tb: bool,
-) -> (Operand, Operand, [usize; 2]) {
+pub(crate) fn matmul_operands(a: &[usize], ta: bool, b: &[usize], tb: bool) -> (Operand, Operand, [usize; 2]) {
     assert!(a.len() == 2 && b.len() == 2, "matmul needs matrices: {a:?} x {b:?}");
     let ao = Operand { rows: a[0], cols: a[1], transposed: ta };
     let bo = Operand { rows: b[0], cols: b[1], transposed: tb };
     let ((m, k), (k2, n)) = (ao.logical(), bo.logical());
-    assert_eq!(k, k2, "matmul: inner dimensions differ: {a:?}{} x {b:?}{}", if ta { "^T" } else { "" }, if tb { "^T" } else { "" });
+    assert_eq!(
+        k,
+        k2,
+        "matmul: inner dimensions differ: {a:?}{} x {b:?}{}",
+        if ta { "^T" } else { "" },
+        if tb { "^T" } else { "" }
+    );
     (ao, bo, [m, n])
 }
 

@@ -73,8 +73,7 @@ impl Window2d {
     }
     /// Checks the geometry is non-empty and fits the input.
     pub fn validate(&self) -> Result<()> {
-        if self.kh == 0 || self.kw == 0 || self.stride == 0 || self.kh > self.h || self.kw > self.w
-        {
+        if self.kh == 0 || self.kw == 0 || self.stride == 0 || self.kh > self.h || self.kw > self.w {
             return Err(Error::ShapeMismatch {
                 op: "window2d",
                 lhs: vec![self.h, self.w],
@@ -90,27 +89,14 @@ impl<T: Float> Planes<T> {
     pub fn from_vec(shape: &[usize], planes: usize, data: Vec<T>) -> Result<Self> {
         let expected = numel(shape) * planes;
         if data.len() != expected {
-            return Err(Error::BadLength {
-                op: "tensor",
-                shape: shape.to_vec(),
-                expected,
-                got: data.len(),
-            });
+            return Err(Error::BadLength { op: "tensor", shape: shape.to_vec(), expected, got: data.len() });
         }
-        Ok(Self {
-            shape: shape.to_vec(),
-            planes,
-            data,
-        })
+        Ok(Self { shape: shape.to_vec(), planes, data })
     }
 
     /// All-zero storage.
     pub fn zeros(shape: &[usize], planes: usize) -> Self {
-        Self {
-            shape: shape.to_vec(),
-            planes,
-            data: vec![T::zero(); numel(shape) * planes],
-        }
+        Self { shape: shape.to_vec(), planes, data: vec![T::zero(); numel(shape) * planes] }
     }
 
     /// The logical shape.
@@ -159,11 +145,7 @@ impl<T: Float> Planes<T> {
     /// Same data, new shape with the same number of elements.
     pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
         if numel(shape) != self.numel() {
-            return Err(Error::ShapeMismatch {
-                op: "reshape",
-                lhs: self.shape,
-                rhs: shape.to_vec(),
-            });
+            return Err(Error::ShapeMismatch { op: "reshape", lhs: self.shape, rhs: shape.to_vec() });
         }
         self.shape = shape.to_vec();
         Ok(self)
@@ -354,19 +336,16 @@ impl<T: Float> Planes<T> {
         let row_len = g.kh * g.kw * g.c;
         let seg = g.kw * g.c; // contiguous run in the input for one kernel row
         self.per_plane(&g.cols_shape(), |src, dst| {
-            dst.par_chunks_mut(row_len * ow)
-                .enumerate()
-                .for_each(|(nr, rows)| {
-                    let (n, oy) = (nr / oh, nr % oh);
-                    for (ox, row) in rows.chunks_exact_mut(row_len).enumerate() {
-                        for ky in 0..g.kh {
-                            let y = oy * g.stride + ky;
-                            let start = ((n * g.h + y) * g.w + ox * g.stride) * g.c;
-                            row[ky * seg..(ky + 1) * seg]
-                                .copy_from_slice(&src[start..start + seg]);
-                        }
+            dst.par_chunks_mut(row_len * ow).enumerate().for_each(|(nr, rows)| {
+                let (n, oy) = (nr / oh, nr % oh);
+                for (ox, row) in rows.chunks_exact_mut(row_len).enumerate() {
+                    for ky in 0..g.kh {
+                        let y = oy * g.stride + ky;
+                        let start = ((n * g.h + y) * g.w + ox * g.stride) * g.c;
+                        row[ky * seg..(ky + 1) * seg].copy_from_slice(&src[start..start + seg]);
                     }
-                });
+                }
+            });
         })
     }
 
@@ -386,10 +365,7 @@ impl<T: Float> Planes<T> {
                         for ky in 0..g.kh {
                             let y = oy * g.stride + ky;
                             let start = (y * g.w + ox * g.stride) * g.c;
-                            for (d, &v) in img[start..start + seg]
-                                .iter_mut()
-                                .zip(&row[ky * seg..(ky + 1) * seg])
-                            {
+                            for (d, &v) in img[start..start + seg].iter_mut().zip(&row[ky * seg..(ky + 1) * seg]) {
                                 *d += v;
                             }
                         }

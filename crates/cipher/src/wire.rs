@@ -25,17 +25,9 @@ impl<T: Float> WireCiphertext<T> {
     pub fn from_vec(shape: &[usize], data: Vec<T>) -> Result<Self> {
         let expected = 4 * numel(shape);
         if data.len() != expected {
-            return Err(Error::BadLength {
-                op: "wire ciphertext",
-                shape: shape.to_vec(),
-                expected,
-                got: data.len(),
-            });
+            return Err(Error::BadLength { op: "wire ciphertext", shape: shape.to_vec(), expected, got: data.len() });
         }
-        Ok(Self {
-            shape: shape.to_vec(),
-            data,
-        })
+        Ok(Self { shape: shape.to_vec(), data })
     }
     /// Logical shape (without the trailing `2, 2`).
     pub fn shape(&self) -> &[usize] {
@@ -66,11 +58,7 @@ impl<T: Float> WireCiphertext<T> {
     /// Same ciphertexts, another logical shape.
     pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
         if numel(shape) != self.numel() {
-            return Err(Error::ShapeMismatch {
-                op: "reshape",
-                lhs: self.shape,
-                rhs: shape.to_vec(),
-            });
+            return Err(Error::ShapeMismatch { op: "reshape", lhs: self.shape, rhs: shape.to_vec() });
         }
         self.shape = shape.to_vec();
         Ok(self)

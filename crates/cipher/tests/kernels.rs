@@ -36,11 +36,8 @@ impl<T: Float> TestDomain for CipherTensor<T> {
     fn from_planes(shape: &[usize], planes: &[Vec<f64>]) -> Self {
         assert_eq!(planes.len(), 2);
         let b = basis();
-        let wire: Vec<T> = planes[0]
-            .iter()
-            .zip(&planes[1])
-            .flat_map(|(&x, &y)| b.from_coords(x, y).map(T::of))
-            .collect();
+        let wire: Vec<T> =
+            planes[0].iter().zip(&planes[1]).flat_map(|(&x, &y)| b.from_coords(x, y).map(T::of)).collect();
         CipherTensor::from_wire(&WireCiphertext::from_vec(shape, wire).unwrap(), &b, "test").unwrap()
     }
     fn to_planes(&self) -> Vec<Vec<f64>> {
@@ -125,7 +122,14 @@ fn naive_mm(a: &[f64], a_shape: [usize; 2], ta: bool, b: &[f64], b_shape: [usize
 }
 
 /// Domain product of plane sets: plain `AB`; cipher `(A1 B1 + A2 B2, A1 B2 + A2 B1)`.
-fn naive_domain_mm(a: &[Vec<f64>], sa: [usize; 2], ta: bool, b: &[Vec<f64>], sb: [usize; 2], tb: bool) -> Vec<Vec<f64>> {
+fn naive_domain_mm(
+    a: &[Vec<f64>],
+    sa: [usize; 2],
+    ta: bool,
+    b: &[Vec<f64>],
+    sb: [usize; 2],
+    tb: bool,
+) -> Vec<Vec<f64>> {
     let mm = |x: &[f64], y: &[f64]| naive_mm(x, sa, ta, y, sb, tb);
     let add = |x: Vec<f64>, y: Vec<f64>| x.iter().zip(&y).map(|(p, q)| p + q).collect::<Vec<_>>();
     match a.len() {
@@ -198,10 +202,8 @@ fn transpose2<D: TestDomain>() {
         let (x, p) = random::<D>(&mut g, &[r, c]);
         let t = x.transpose2();
         assert_eq!(t.shape(), &[c, r]);
-        let want: Vec<Vec<f64>> = p
-            .iter()
-            .map(|pl| (0..c * r).map(|idx| pl[(idx % r) * c + idx / r]).collect())
-            .collect();
+        let want: Vec<Vec<f64>> =
+            p.iter().map(|pl| (0..c * r).map(|idx| pl[(idx % r) * c + idx / r]).collect()).collect();
         assert_eq!(t.to_planes(), want, "{r}x{c}");
         assert_eq!(t.transpose2().to_planes(), p);
     }
@@ -239,10 +241,10 @@ fn geometries() -> Vec<Window2d> {
     vec![
         w(1, 1, 1, 1, 1, 1, 1),
         w(2, 5, 4, 3, 2, 2, 1),
-        w(1, 6, 6, 1, 2, 2, 2),  // pooling
-        w(1, 7, 8, 2, 2, 3, 3),  // stride > kernel in one direction: gaps
-        w(3, 7, 7, 2, 3, 3, 2),  // stride does not divide evenly: border unused
-        w(2, 5, 5, 4, 5, 5, 1),  // kernel = image
+        w(1, 6, 6, 1, 2, 2, 2), // pooling
+        w(1, 7, 8, 2, 2, 3, 3), // stride > kernel in one direction: gaps
+        w(3, 7, 7, 2, 3, 3, 2), // stride does not divide evenly: border unused
+        w(2, 5, 5, 4, 5, 5, 1), // kernel = image
         w(1, 9, 3, 1, 1, 3, 1),
         w(1, 12, 12, 1, 5, 5, 1), // MNIST-like conv, small
     ]
@@ -336,26 +338,30 @@ fn window_slot_reference_and_adjoint<D: TestDomain>() {
                 ones.add_to_window_slot(&mut acc, &g, dy, dx);
             }
         }
-        let cover = D::from_planes(&g.cols_shape(), &vec![vec![1.0; g.cols_shape().iter().product()]; D::PLANES]).col2im(&g);
+        let cover =
+            D::from_planes(&g.cols_shape(), &vec![vec![1.0; g.cols_shape().iter().product()]; D::PLANES]).col2im(&g);
         assert_eq!(acc.to_planes(), cover.to_planes(), "{g:?}");
     }
 }
 
 fn reductions_and_broadcast<D: TestDomain>() {
     let mut g = rng(7);
-    for shape in [vec![1, 1], vec![4, 3], vec![1, 9], vec![9, 1], vec![2, 3, 5], vec![0, 3], vec![3, 0], vec![300, 70]] {
+    for shape in [vec![1, 1], vec![4, 3], vec![1, 9], vec![9, 1], vec![2, 3, 5], vec![0, 3], vec![3, 0], vec![300, 70]]
+    {
         let k = *shape.last().unwrap();
         let lead: usize = shape[..shape.len() - 1].iter().product();
         let (x, p) = random::<D>(&mut g, &shape);
         // sum_rows: [.., k] -> [k]
         let sr = x.sum_rows();
         assert_eq!(sr.shape(), &[k]);
-        let want: Vec<Vec<f64>> = p.iter().map(|pl| (0..k).map(|j| (0..lead).map(|i| pl[i * k + j]).sum()).collect()).collect();
+        let want: Vec<Vec<f64>> =
+            p.iter().map(|pl| (0..k).map(|j| (0..lead).map(|i| pl[i * k + j]).sum()).collect()).collect();
         assert_eq!(sr.to_planes(), want, "sum_rows {shape:?}");
         // sum_last: [.., k] -> [..]
         let sl = x.sum_last();
         assert_eq!(sl.shape(), &shape[..shape.len() - 1]);
-        let want: Vec<Vec<f64>> = p.iter().map(|pl| (0..lead).map(|i| pl[i * k..(i + 1) * k].iter().sum()).collect()).collect();
+        let want: Vec<Vec<f64>> =
+            p.iter().map(|pl| (0..lead).map(|i| pl[i * k..(i + 1) * k].iter().sum()).collect()).collect();
         assert_eq!(sl.to_planes(), want, "sum_last {shape:?}");
         // broadcast_last is the adjoint of sum_last.
         let (y, py) = random::<D>(&mut g, &shape[..shape.len() - 1]);
@@ -371,7 +377,11 @@ fn reductions_and_broadcast<D: TestDomain>() {
         let (row, prow) = random::<D>(&mut g, &[k]);
         let mut z = x.clone();
         z.add_row(&row);
-        let want: Vec<Vec<f64>> = p.iter().zip(&prow).map(|(pl, r)| pl.iter().enumerate().map(|(i, v)| v + r[i % k.max(1)]).collect()).collect();
+        let want: Vec<Vec<f64>> = p
+            .iter()
+            .zip(&prow)
+            .map(|(pl, r)| pl.iter().enumerate().map(|(i, v)| v + r[i % k.max(1)]).collect())
+            .collect();
         assert_eq!(z.to_planes(), want, "add_row {shape:?}");
     }
 }
@@ -382,11 +392,17 @@ fn elementwise_large<D: TestDomain>() {
     for n in [1usize, 7, (1 << 15) + 13, 3 * (1 << 13) + 1 + (1 << 15)] {
         let (x, px) = random::<D>(&mut g, &[n]);
         let (y, py) = random::<D>(&mut g, &[n]);
-        let zip = |f: &dyn Fn(f64, f64) -> f64, a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| f(*p, *q)).collect::<Vec<_>>();
-        let planes_zip = |f: &dyn Fn(f64, f64) -> f64| px.iter().zip(&py).map(|(a, b)| zip(f, a, b)).collect::<Vec<_>>();
+        let zip = |f: &dyn Fn(f64, f64) -> f64, a: &[f64], b: &[f64]| {
+            a.iter().zip(b).map(|(p, q)| f(*p, *q)).collect::<Vec<_>>()
+        };
+        let planes_zip =
+            |f: &dyn Fn(f64, f64) -> f64| px.iter().zip(&py).map(|(a, b)| zip(f, a, b)).collect::<Vec<_>>();
         assert_eq!(x.add(&y).to_planes(), planes_zip(&|a, b| a + b));
         assert_eq!(x.sub(&y).to_planes(), planes_zip(&|a, b| a - b));
-        assert_eq!(x.scale(D::Scalar::of(3.0)).to_planes(), px.iter().map(|a| a.iter().map(|v| 3.0 * v).collect::<Vec<_>>()).collect::<Vec<_>>());
+        assert_eq!(
+            x.scale(D::Scalar::of(3.0)).to_planes(),
+            px.iter().map(|a| a.iter().map(|v| 3.0 * v).collect::<Vec<_>>()).collect::<Vec<_>>()
+        );
         let mut z = y.clone();
         z.axpby(D::Scalar::of(2.0), &x, D::Scalar::of(-0.5));
         assert_eq!(z.to_planes(), planes_zip(&|a, b| 2.0 * a - 0.5 * b));

@@ -1,9 +1,9 @@
 //! Attack D: the eigenvalues of one ciphertext are {m, r}; a prior picks m.
 
+use crate::error::{AttackError, Result};
 use crate::mat2::{eigenvalues, parse, CtScalar};
 use crate::outcome::{Attack, AttackOutcome};
 use crate::prior::Prior;
-use crate::error::{AttackError, Result};
 use rand::SeedableRng;
 
 const OP: &str = "eigen";
@@ -69,7 +69,10 @@ pub fn eigen_attack<T: CtScalar>(cts: &[T], p_m: &dyn Prior, p_r: &dyn Prior) ->
 /// ```
 pub fn predicted_eigen_success(p_m: &dyn Prior, p_r: &dyn Prior, trials: usize, seed: u64) -> Result<f64> {
     if trials == 0 {
-        return Err(AttackError::InvalidParameter { op: "predicted-eigen-success", reason: "trials must be > 0".into() });
+        return Err(AttackError::InvalidParameter {
+            op: "predicted-eigen-success",
+            reason: "trials must be > 0".into(),
+        });
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut ok = 0usize;

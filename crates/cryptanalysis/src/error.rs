@@ -14,7 +14,9 @@
 pub enum AttackError {
     // --- shape problems ---
     /// A ciphertext slice whose length is not a multiple of 4.
-    #[error("{op}: ciphertext slice has {len} values, not a multiple of 4 (each 2x2 ciphertext is 4 reals, row-major)")]
+    #[error(
+        "{op}: ciphertext slice has {len} values, not a multiple of 4 (each 2x2 ciphertext is 4 reals, row-major)"
+    )]
     BadLength {
         /// Attack or helper that rejected the input.
         op: &'static str,
@@ -40,7 +42,9 @@ pub enum AttackError {
         len: usize,
     },
     /// Known plaintexts and known ciphertexts of different counts.
-    #[error("{op}: {plaintexts} known plaintexts but {ciphertexts} known ciphertexts; give one plaintext per ciphertext")]
+    #[error(
+        "{op}: {plaintexts} known plaintexts but {ciphertexts} known ciphertexts; give one plaintext per ciphertext"
+    )]
     PairCountMismatch {
         /// Attack that rejected the input.
         op: &'static str,

@@ -37,9 +37,12 @@ impl ProjectorDecryptor {
         let c = c[0];
         let k: Ct = [c[0] - m1, c[1], c[2], c[3] - m1];
         let scale = frob(&c).max(m1.abs());
-        let degenerate = |reason: &str| AttackError::DegenerateReference { op: OP, index: usize::MAX, reason: reason.into() };
+        let degenerate =
+            |reason: &str| AttackError::DegenerateReference { op: OP, index: usize::MAX, reason: reason.into() };
         if !(frob(&k) > 1e-12 * scale) {
-            return Err(degenerate("C1 - m1 I is ~0: the pair's hidden r equals m1 (or m1 is wrong), so it fixes no projector"));
+            return Err(degenerate(
+                "C1 - m1 I is ~0: the pair's hidden r equals m1 (or m1 is wrong), so it fixes no projector",
+            ));
         }
         let mut v = right_null(&k);
         let nv = v[0].hypot(v[1]);
@@ -47,7 +50,9 @@ impl ProjectorDecryptor {
         let u = left_null(&k);
         let uv = u[0] * v[0] + u[1] * v[1];
         if !(uv.abs() > 1e-12 * u[0].hypot(u[1])) {
-            return Err(degenerate("u^T v ~ 0: C1 - m1 I is nilpotent, so m1 is not an eigenvalue of C1 (wrong pair?)"));
+            return Err(degenerate(
+                "u^T v ~ 0: C1 - m1 I is nilpotent, so m1 is not an eigenvalue of C1 (wrong pair?)",
+            ));
         }
         Ok(ProjectorDecryptor { u: [u[0] / uv, u[1] / uv], v })
     }

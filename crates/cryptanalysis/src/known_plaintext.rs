@@ -49,7 +49,10 @@ pub(crate) fn jacobi4(mut a: [[f64; 4]; 4]) -> ([f64; 4], [[f64; 4]; 4]) {
         row[i] = 1.0;
     }
     for _sweep in 0..60 {
-        let off: f64 = (0..4).flat_map(|i| (0..4).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i][j] * a[i][j]).sum();
+        let off: f64 = (0..4)
+            .flat_map(|i| (0..4).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i][j] * a[i][j])
+            .sum();
         let diag: f64 = (0..4).map(|i| a[i][i] * a[i][i]).sum();
         if off <= 1e-32 * diag || off == 0.0 {
             break;
@@ -96,7 +99,11 @@ impl LinearDecryptor {
         check_finite(OP, "known plaintext", known_m)?;
         let mut rows = if known_cts.is_empty() { Vec::new() } else { parse(OP, known_cts)? };
         if rows.len() != known_m.len() || known_cts.len() % 4 != 0 {
-            return Err(AttackError::PairCountMismatch { op: OP, plaintexts: known_m.len(), ciphertexts: known_cts.len() / 4 });
+            return Err(AttackError::PairCountMismatch {
+                op: OP,
+                plaintexts: known_m.len(),
+                ciphertexts: known_cts.len() / 4,
+            });
         }
         let pairs = rows.len();
         let mut y = known_m.to_vec();
@@ -104,7 +111,8 @@ impl LinearDecryptor {
             rows.push([1.0, 0.0, 0.0, 1.0]);
             y.push(1.0);
         }
-        let not_enough = |rank| AttackError::NotEnoughPairs { op: OP, needed: ALGEBRA_DIM, rank, pairs, identity: use_identity };
+        let not_enough =
+            |rank| AttackError::NotEnoughPairs { op: OP, needed: ALGEBRA_DIM, rank, pairs, identity: use_identity };
         if rows.is_empty() {
             return Err(not_enough(0));
         }
@@ -134,7 +142,14 @@ impl LinearDecryptor {
                 w[i] += coef * col[i];
             }
         }
-        Ok(LinearDecryptor { w, singular_values: sv, rank, condition: sv[0] / sv[1], pairs, used_identity: use_identity })
+        Ok(LinearDecryptor {
+            w,
+            singular_values: sv,
+            rank,
+            condition: sv[0] / sv[1],
+            pairs,
+            used_identity: use_identity,
+        })
     }
 
     /// Decrypt a flat slice of ciphertexts: `w . vec(C)` for each.
@@ -152,10 +167,18 @@ impl LinearDecryptor {
 /// assert!((out.recovered[0] - 0.5).abs() < 1e-12);
 /// assert!(known_plaintext(&[0.25], &known[..4], &known, false).is_err()); // one pair alone: rank 1
 /// ```
-pub fn known_plaintext<U: CtScalar, T: CtScalar>(known_m: &[f64], known_cts: &[U], cts: &[T], use_identity: bool) -> Result<AttackOutcome> {
+pub fn known_plaintext<U: CtScalar, T: CtScalar>(
+    known_m: &[f64],
+    known_cts: &[U],
+    cts: &[T],
+    use_identity: bool,
+) -> Result<AttackOutcome> {
     let d = LinearDecryptor::fit(known_m, known_cts, use_identity)?;
     let mut out = AttackOutcome::new(Attack::KnownPlaintext, d.decrypt(cts)?, d.pairs);
     out.used_free_identity = use_identity;
-    out.notes.push(format!("rank {}, singular values {:?}, condition {:.3e}, w = {:?}", d.rank, d.singular_values, d.condition, d.w));
+    out.notes.push(format!(
+        "rank {}, singular values {:?}, condition {:.3e}, w = {:?}",
+        d.rank, d.singular_values, d.condition, d.w
+    ));
     Ok(out)
 }

@@ -1,7 +1,7 @@
 //! Attack A: the ciphertext-only linear relation (Tsaban & Lifshitz, J. Math. Cryptology 2015).
 
 use crate::error::{AttackError, Result};
-use crate::mat2::{eigenvalues, frob, parse, CtScalar, Ct};
+use crate::mat2::{eigenvalues, frob, parse, Ct, CtScalar};
 use crate::outcome::{Attack, AttackOutcome};
 use crate::score::{choose, StreamScorer};
 
@@ -55,7 +55,11 @@ impl LinearRelation {
 }
 
 fn off_diag_key(c: &Ct) -> usize {
-    if c[1].abs() >= c[2].abs() { 1 } else { 2 }
+    if c[1].abs() >= c[2].abs() {
+        1
+    } else {
+        2
+    }
 }
 
 fn relation(reference: Ct, reference_index: Option<usize>, cts: &[Ct]) -> Result<LinearRelation> {
@@ -65,7 +69,9 @@ fn relation(reference: Ct, reference_index: Option<usize>, cts: &[Ct]) -> Result
         return Err(AttackError::DegenerateReference {
             op: OP,
             index: reference_index.unwrap_or(usize::MAX),
-            reason: "both off-diagonal entries are ~0: the reference is (close to) a multiple of I, its m and r coincide".into(),
+            reason:
+                "both off-diagonal entries are ~0: the reference is (close to) a multiple of I, its m and r coincide"
+                    .into(),
         });
     }
     let (mut alpha, mut beta) = (Vec::with_capacity(cts.len()), Vec::with_capacity(cts.len()));

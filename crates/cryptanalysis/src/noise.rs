@@ -14,7 +14,10 @@ use rand::{Rng, SeedableRng};
 /// ```
 pub fn add_relative_noise<T: CtScalar>(cts: &[T], sigma: f64, seed: u64) -> Result<Vec<T>> {
     if !(sigma >= 0.0 && sigma.is_finite()) {
-        return Err(AttackError::InvalidParameter { op: "add-noise", reason: format!("sigma must be finite and >= 0, got {sigma}") });
+        return Err(AttackError::InvalidParameter {
+            op: "add-noise",
+            reason: format!("sigma must be finite and >= 0, got {sigma}"),
+        });
     }
     let parsed = parse("add-noise", cts)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);

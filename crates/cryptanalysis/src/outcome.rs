@@ -116,7 +116,11 @@ pub fn relative_errors(truth: &[f64], recovered: &[f64]) -> Vec<f64> {
         .zip(recovered)
         .map(|(t, r)| {
             let e = (r - t).abs() / t.abs().max(floor);
-            if e.is_nan() { f64::INFINITY } else { e }
+            if e.is_nan() {
+                f64::INFINITY
+            } else {
+                e
+            }
         })
         .collect()
 }
@@ -148,10 +152,6 @@ pub fn fraction_exact_on_grid(recovered: &[f64], truth: &[f64], step: f64) -> f6
     if recovered.len() != truth.len() || truth.is_empty() || !(step > 0.0) {
         return 0.0;
     }
-    let ok = recovered
-        .iter()
-        .zip(truth)
-        .filter(|(r, t)| (*r / step).round() == (*t / step).round())
-        .count();
+    let ok = recovered.iter().zip(truth).filter(|(r, t)| (*r / step).round() == (*t / step).round()).count();
     ok as f64 / truth.len() as f64
 }

@@ -49,7 +49,10 @@ impl UniformPrior {
     /// Errors unless `low < high`, both finite.
     pub fn new(low: f64, high: f64) -> Result<Self> {
         if !(low.is_finite() && high.is_finite() && low < high) {
-            return Err(AttackError::InvalidParameter { op: "uniform-prior", reason: format!("need finite low < high, got [{low}, {high}]") });
+            return Err(AttackError::InvalidParameter {
+                op: "uniform-prior",
+                reason: format!("need finite low < high, got [{low}, {high}]"),
+            });
         }
         Ok(UniformPrior { low, high })
     }
@@ -59,7 +62,11 @@ impl Prior for UniformPrior {
     fn ln_pdf(&self, x: f64) -> f64 {
         let w = self.high - self.low;
         let tol = EDGE_TOL * w;
-        if x >= self.low - tol && x <= self.high + tol { -w.ln() } else { f64::NEG_INFINITY }
+        if x >= self.low - tol && x <= self.high + tol {
+            -w.ln()
+        } else {
+            f64::NEG_INFINITY
+        }
     }
     fn sample(&self, rng: &mut dyn RngCore) -> f64 {
         self.low + (self.high - self.low) * rng.random::<f64>()
@@ -101,7 +108,13 @@ impl Histogram {
     pub fn from_samples_in(samples: &[f64], bins: usize, low: f64, high: f64) -> Result<Self> {
         let op = "histogram";
         if samples.is_empty() || bins == 0 || !(low < high) || !low.is_finite() || !high.is_finite() {
-            return Err(AttackError::InvalidParameter { op, reason: format!("need samples, bins > 0 and finite low < high (got {} samples, {bins} bins, [{low}, {high}])", samples.len()) });
+            return Err(AttackError::InvalidParameter {
+                op,
+                reason: format!(
+                    "need samples, bins > 0 and finite low < high (got {} samples, {bins} bins, [{low}, {high}])",
+                    samples.len()
+                ),
+            });
         }
         crate::mat2::check_finite(op, "sample", samples)?;
         let pseudo = 1e-6 * samples.len() as f64 / bins as f64;
@@ -140,7 +153,10 @@ impl Histogram {
     /// ```
     pub fn jittered(&self, jitter: f64) -> Result<Histogram> {
         if !(jitter > 0.0 && jitter.is_finite()) {
-            return Err(AttackError::InvalidParameter { op: "histogram-jitter", reason: format!("jitter must be > 0, got {jitter}") });
+            return Err(AttackError::InvalidParameter {
+                op: "histogram-jitter",
+                reason: format!("jitter must be > 0, got {jitter}"),
+            });
         }
         let w = self.width();
         let (low, high) = (self.low - jitter, self.high + jitter);
@@ -207,7 +223,10 @@ impl<P: Prior> QuantizedPrior<P> {
     /// Errors unless `0 < tol < step / 2`.
     pub fn new(step: f64, tol: f64, inner: P) -> Result<Self> {
         if !(step > 0.0 && tol > 0.0 && tol < 0.5 * step && step.is_finite()) {
-            return Err(AttackError::InvalidParameter { op: "quantized-prior", reason: format!("need 0 < tol < step/2, got step {step}, tol {tol}") });
+            return Err(AttackError::InvalidParameter {
+                op: "quantized-prior",
+                reason: format!("need 0 < tol < step/2, got step {step}, tol {tol}"),
+            });
         }
         Ok(QuantizedPrior { step, tol, inner })
     }
@@ -217,7 +236,11 @@ impl<P: Prior> Prior for QuantizedPrior<P> {
     fn ln_pdf(&self, x: f64) -> f64 {
         let d = (x - (x / self.step).round() * self.step).abs();
         let base = self.inner.ln_pdf(x);
-        if d <= self.tol { base + (self.step / (2.0 * self.tol)).ln() } else { base + (1e-12f64).ln() }
+        if d <= self.tol {
+            base + (self.step / (2.0 * self.tol)).ln()
+        } else {
+            base + (1e-12f64).ln()
+        }
     }
     fn sample(&self, rng: &mut dyn RngCore) -> f64 {
         (self.inner.sample(rng) / self.step).round() * self.step
@@ -255,7 +278,12 @@ impl<P: Prior> AtomPrior<P> {
             && atoms.iter().all(|(v, m)| v.is_finite() && *m > 0.0 && *m < 1.0)
             && total < 1.0;
         if !ok {
-            return Err(AttackError::InvalidParameter { op: "atom-prior", reason: format!("need tol > 0 and atom masses in (0,1) summing below 1, got tol {tol}, atoms {atoms:?}") });
+            return Err(AttackError::InvalidParameter {
+                op: "atom-prior",
+                reason: format!(
+                    "need tol > 0 and atom masses in (0,1) summing below 1, got tol {tol}, atoms {atoms:?}"
+                ),
+            });
         }
         Ok(AtomPrior { atoms, tol, inner })
     }

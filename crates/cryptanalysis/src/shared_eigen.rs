@@ -63,7 +63,8 @@ impl SharedEigen {
 
     /// Convert into the common report.
     pub fn into_outcome(self) -> AttackOutcome {
-        let notes = vec![format!(
+        let notes =
+            vec![format!(
             "reference {:?}, key columns {:?}, stream scores {:?}, chose stream {}, max off-diagonal residual {:.3e}",
             self.reference_index, self.key_columns, self.scores, self.chosen, self.max_residual()
         )];
@@ -116,13 +117,23 @@ fn pooled_reference(cts: &[Ct]) -> Ct {
 /// // first key column is parallel to S's first column (2, 1)
 /// assert!((e.key_columns[0] / e.key_columns[2] - 2.0).abs() < 1e-12);
 /// ```
-pub fn shared_eigen_detailed<T: CtScalar>(cts: &[T], reference: EigenReference, scorer: &dyn StreamScorer) -> Result<SharedEigen> {
+pub fn shared_eigen_detailed<T: CtScalar>(
+    cts: &[T],
+    reference: EigenReference,
+    scorer: &dyn StreamScorer,
+) -> Result<SharedEigen> {
     let cts = parse(OP, cts)?;
     let (reference_index, r) = match reference {
         EigenReference::Pooled => (None, pooled_reference(&cts)),
         EigenReference::Index(i) => match cts.get(i) {
             Some(c) => (Some(i), *c),
-            None => return Err(AttackError::DegenerateReference { op: OP, index: i, reason: format!("index out of range ({} ciphertexts)", cts.len()) }),
+            None => {
+                return Err(AttackError::DegenerateReference {
+                    op: OP,
+                    index: i,
+                    reason: format!("index out of range ({} ciphertexts)", cts.len()),
+                })
+            }
         },
         EigenReference::BestSingle => {
             let i = cts
@@ -146,11 +157,16 @@ pub fn shared_eigen_detailed<T: CtScalar>(cts: &[T], reference: EigenReference, 
     let (v0, v1) = (eigvec(&r, l[0]), eigvec(&r, l[1]));
     let det = v0[0] * v1[1] - v1[0] * v0[1];
     if !(det.abs() > 1e-12) {
-        return Err(AttackError::DegenerateReference { op: OP, index: reference_index.unwrap_or(usize::MAX), reason: "eigenvectors (near-)parallel".into() });
+        return Err(AttackError::DegenerateReference {
+            op: OP,
+            index: reference_index.unwrap_or(usize::MAX),
+            reason: "eigenvectors (near-)parallel".into(),
+        });
     }
     // V = [v0 v1] (columns); V^-1 = [[v1y, -v1x], [-v0y, v0x]] / det
     let vi = [v1[1] / det, -v1[0] / det, -v0[1] / det, v0[0] / det];
-    let (mut s0, mut s1, mut residual) = (Vec::with_capacity(cts.len()), Vec::with_capacity(cts.len()), Vec::with_capacity(cts.len()));
+    let (mut s0, mut s1, mut residual) =
+        (Vec::with_capacity(cts.len()), Vec::with_capacity(cts.len()), Vec::with_capacity(cts.len()));
     for c in &cts {
         // D = V^-1 C V, with C V columns cv0 = C v0, cv1 = C v1
         let cv0 = [c[0] * v0[0] + c[1] * v0[1], c[2] * v0[0] + c[3] * v0[1]];
@@ -167,7 +183,14 @@ pub fn shared_eigen_detailed<T: CtScalar>(cts: &[T], reference: EigenReference, 
     }
     let (chosen, scores) = choose(scorer, [&s0, &s1]);
     let (a, b) = if chosen == 0 { (v0, v1) } else { (v1, v0) };
-    Ok(SharedEigen { reference_index, key_columns: [a[0], b[0], a[1], b[1]], streams: [s0, s1], chosen, scores, residual })
+    Ok(SharedEigen {
+        reference_index,
+        key_columns: [a[0], b[0], a[1], b[1]],
+        streams: [s0, s1],
+        chosen,
+        scores,
+        residual,
+    })
 }
 
 /// Attack E with the default reference choice ([`EigenReference::BestSingle`]), as a report.

@@ -145,8 +145,12 @@ fn e_case(imgs: &[f64], r: &[f64], key: &Key, label: &str) {
     for reference in [EigenReference::BestSingle, EigenReference::Pooled] {
         let e = shared_eigen_detailed(&cts, reference, &scorer).unwrap();
         let f = fraction_recovered(e.plaintexts(), imgs, 1e-6);
-        eprintln!("E {label} {reference:?}: {f:.4} within 1e-6, grid-exact {:.4}, scores {:?}, max residual {:.1e}",
-            fraction_exact_on_grid(e.plaintexts(), imgs, 1.0 / 255.0), e.scores, e.max_residual());
+        eprintln!(
+            "E {label} {reference:?}: {f:.4} within 1e-6, grid-exact {:.4}, scores {:?}, max residual {:.1e}",
+            fraction_exact_on_grid(e.plaintexts(), imgs, 1.0 / 255.0),
+            e.scores,
+            e.max_residual()
+        );
         assert_eq!(f, 1.0);
         // key columns: first column parallel to S's first column
         let (s, v) = (key.s, e.key_columns);
@@ -190,7 +194,9 @@ fn noise_degrades_attacks_no_more_than_decryption() {
     eprintln!("noise: cond(S) = {:.2}; RMS error vs truth", key.cond());
     let pm0 = public_pixel_hist(256);
     let d0 = eigen_attack(&clean, &pm0, &pm0.jittered(0.01).unwrap()).unwrap();
-    let d_clean = d0.recovered.iter().zip(&imgs).zip(&r).filter(|((x, m), r)| (*x - *m).abs() <= (*x - *r).abs()).count() as f64 / imgs.len() as f64;
+    let d_clean =
+        d0.recovered.iter().zip(&imgs).zip(&r).filter(|((x, m), r)| (*x - *m).abs() <= (*x - *r).abs()).count() as f64
+            / imgs.len() as f64;
     for (i, sigma) in [1e-8, 1e-6, 1e-4, 1e-3, 1e-2].into_iter().enumerate() {
         let cts = add_relative_noise(&clean, sigma, 100 + i as u64).unwrap();
         let honest = rms(&key.decrypt(&cts), &imgs);
@@ -205,7 +211,10 @@ fn noise_degrades_attacks_no_more_than_decryption() {
         let pr = public_pixel_hist(256).jittered(0.01 + 4.0 * honest).unwrap();
         let d = eigen_attack(&cts, &pm, &pr).unwrap();
         // D picked the m eigenvalue (not r) for this fraction; compare with the clean rate
-        let d_ok = d.recovered.iter().zip(&imgs).zip(&r).filter(|((x, m), r)| (*x - *m).abs() <= (*x - *r).abs()).count() as f64 / imgs.len() as f64;
+        let d_ok =
+            d.recovered.iter().zip(&imgs).zip(&r).filter(|((x, m), r)| (*x - *m).abs() <= (*x - *r).abs()).count()
+                as f64
+                / imgs.len() as f64;
         let e1 = shared_eigen_detailed(&cts, EigenReference::BestSingle, &scorer).unwrap();
         let e2 = shared_eigen_detailed(&cts, EigenReference::Pooled, &scorer).unwrap();
         let (e1r, e2r) = (rms(e1.plaintexts(), &imgs), rms(e2.plaintexts(), &imgs));
@@ -222,7 +231,10 @@ fn noise_degrades_attacks_no_more_than_decryption() {
         if sigma <= 1e-3 {
             assert!(d_ok >= d_clean - 0.02, "D under noise {d_ok} vs clean {d_clean}");
         }
-        assert!(e1r <= 30.0 * honest && a <= 30.0 * honest && b <= 30.0 * honest, "single-reference attacks far above honest");
+        assert!(
+            e1r <= 30.0 * honest && a <= 30.0 * honest && b <= 30.0 * honest,
+            "single-reference attacks far above honest"
+        );
     }
 }
 
@@ -233,7 +245,10 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(matches!(linear_relation(&ok[..3]), Err(AttackError::BadLength { len: 3, .. })));
     assert!(matches!(shared_eigen::<f64>(&[], &s), Err(AttackError::Empty { .. })));
     let nan = [f64::NAN, 1.0, 2.0, 3.0];
-    assert!(matches!(eigen_attack(&nan, &UniformPrior::new(0.0, 1.0).unwrap(), &UniformPrior::new(0.0, 1.0).unwrap()), Err(AttackError::NonFinite { index: 0, .. })));
+    assert!(matches!(
+        eigen_attack(&nan, &UniformPrior::new(0.0, 1.0).unwrap(), &UniformPrior::new(0.0, 1.0).unwrap()),
+        Err(AttackError::NonFinite { index: 0, .. })
+    ));
     let inf32 = [0.0f32, 0.0, 0.0, 0.0, 1.0, f32::INFINITY, 0.0, 1.0];
     assert!(matches!(known_pair(1.0, &ok, &inf32), Err(AttackError::NonFinite { index: 1, .. })));
     assert!(matches!(known_pair(f64::NAN, &ok, &ok), Err(AttackError::NonFinite { .. })));
@@ -241,8 +256,14 @@ fn bad_inputs_are_errors_not_panics() {
     let scalar = [2.0, 0.0, 0.0, 2.0, 3.0, 0.0, 0.0, 3.0];
     assert!(matches!(linear_relation(&scalar), Err(AttackError::DegenerateReference { .. })));
     assert!(matches!(shared_eigen(&scalar, &s), Err(AttackError::DegenerateReference { .. })));
-    assert!(matches!(shared_eigen_detailed(&scalar, EigenReference::Pooled, &s), Err(AttackError::DegenerateReference { .. })));
-    assert!(matches!(shared_eigen_detailed(&ok, EigenReference::Index(5), &s), Err(AttackError::DegenerateReference { index: 5, .. })));
+    assert!(matches!(
+        shared_eigen_detailed(&scalar, EigenReference::Pooled, &s),
+        Err(AttackError::DegenerateReference { .. })
+    ));
+    assert!(matches!(
+        shared_eigen_detailed(&ok, EigenReference::Index(5), &s),
+        Err(AttackError::DegenerateReference { index: 5, .. })
+    ));
     assert!(matches!(known_pair(2.0, &scalar[..4], &ok), Err(AttackError::DegenerateReference { .. })));
     // m1 not an eigenvalue of C1 (wrong pair): a nilpotent or generic mismatch must not panic
     let _ = known_pair(0.123, &ok, &ok);
@@ -253,7 +274,13 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(add_relative_noise(&ok, f64::NAN, 0).is_err());
     assert!(Histogram::from_samples(&[], 10).is_err());
     assert!(Histogram::from_samples(&[0.5], 0).is_err());
-    assert!(predicted_eigen_success(&UniformPrior::new(0.0, 1.0).unwrap(), &UniformPrior::new(0.0, 1.0).unwrap(), 0, 1).is_err());
+    assert!(predicted_eigen_success(
+        &UniformPrior::new(0.0, 1.0).unwrap(),
+        &UniformPrior::new(0.0, 1.0).unwrap(),
+        0,
+        1
+    )
+    .is_err());
     // complex eigenvalues (not a MORE ciphertext: a rotation) are clamped, not a panic
     let rot = [0.0, -1.0, 1.0, 0.0];
     let e = eigenvalues(&rot);

@@ -147,9 +147,6 @@ pub enum DatasetError {
 
 impl DatasetError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DatasetError::Io {
-            path: path.into(),
-            source,
-        }
+        DatasetError::Io { path: path.into(), source }
     }
 }

@@ -75,11 +75,7 @@ pub fn fetch_mnist_from(dir: &Path, mirrors: &[&str], progress: bool) -> Result<
             }
         }
         if !ok {
-            return Err(DatasetError::Download {
-                file: file.gz_name(),
-                dir: dir.to_path_buf(),
-                attempts,
-            });
+            return Err(DatasetError::Download { file: file.gz_name(), dir: dir.to_path_buf(), attempts });
         }
     }
     Ok(())
@@ -98,17 +94,11 @@ fn download(
         Err(e) => return Ok(Err(e.to_string())),
     };
     let len = resp.body().content_length();
-    let pb = if progress {
-        ProgressBar::new(len.unwrap_or(0))
-    } else {
-        ProgressBar::hidden()
-    };
+    let pb = if progress { ProgressBar::new(len.unwrap_or(0)) } else { ProgressBar::hidden() };
     if progress {
-        let style = ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+        let style = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
         pb.set_style(style);
         pb.set_message(file.gz_name());
     }
@@ -128,25 +118,18 @@ fn download(
             Err(e) => return Ok(Err(format!("download interrupted: {e}"))),
         };
         hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n])
-            .map_err(|e| DatasetError::io(tmp.path(), e))?;
+        tmp.write_all(&buf[..n]).map_err(|e| DatasetError::io(tmp.path(), e))?;
         pb.inc(n as u64);
     }
     pb.finish_and_clear();
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| DatasetError::io(tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| DatasetError::io(tmp.path(), e))?;
     let md5 = hex(&hasher.finalize());
     // A mirror that recompressed the files still passes if the content is canonical.
     if md5 != file.gz_md5 && verify_mnist_file(file, tmp.path()).is_err() {
-        return Ok(Err(format!(
-            "MD5 mismatch: got {md5}, expected {}",
-            file.gz_md5
-        )));
+        return Ok(Err(format!("MD5 mismatch: got {md5}, expected {}", file.gz_md5)));
     }
     let target = dir.join(file.gz_name());
-    tmp.persist(&target)
-        .map_err(|e| DatasetError::io(&target, e.error))?;
+    tmp.persist(&target).map_err(|e| DatasetError::io(&target, e.error))?;
     if progress {
         eprintln!("{}: downloaded, checksum OK", target.display());
     }

@@ -31,10 +31,7 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DatasetError> {
     std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            DatasetError::NotFound {
-                path: path.to_path_buf(),
-                hint: crate::error::GET_DATA_HINT.to_string(),
-            }
+            DatasetError::NotFound { path: path.to_path_buf(), hint: crate::error::GET_DATA_HINT.to_string() }
         } else {
             DatasetError::io(path, e)
         }
@@ -60,10 +57,7 @@ pub fn decompress_if_gzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, Datase
     let mut out = Vec::with_capacity(hint);
     flate2::read::MultiGzDecoder::new(&bytes[..])
         .read_to_end(&mut out)
-        .map_err(|source| DatasetError::Decompress {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| DatasetError::Decompress { path: path.to_path_buf(), source })?;
     Ok(out)
 }
 
@@ -82,11 +76,7 @@ pub fn parse_idx(bytes: Vec<u8>, path: &Path) -> Result<IdxArray, DatasetError> 
         let mut b = [0u8; 4];
         b[..bytes.len()].copy_from_slice(&bytes);
         return Err(if bytes.is_empty() {
-            DatasetError::Truncated {
-                path: path.to_path_buf(),
-                expected: 4,
-                actual: 0,
-            }
+            DatasetError::Truncated { path: path.to_path_buf(), expected: 4, actual: 0 }
         } else {
             bad_magic(u32::from_be_bytes(b))
         });
@@ -104,30 +94,17 @@ pub fn parse_idx(bytes: Vec<u8>, path: &Path) -> Result<IdxArray, DatasetError> 
             actual: bytes.len() as u64,
         });
     };
-    let dims: Vec<usize> = dim_bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        dim_bytes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     // u64 arithmetic: 255 dims of u32::MAX overflow anything, so saturate and report.
-    let data_len = dims
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-        .unwrap_or(u64::MAX);
+    let data_len = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).unwrap_or(u64::MAX);
     let expected = data_len.saturating_add(header_len as u64);
     let actual = bytes.len() as u64;
     if actual < expected {
-        return Err(DatasetError::Truncated {
-            path: path.to_path_buf(),
-            expected,
-            actual,
-        });
+        return Err(DatasetError::Truncated { path: path.to_path_buf(), expected, actual });
     }
     if actual > expected {
-        return Err(DatasetError::TrailingData {
-            path: path.to_path_buf(),
-            expected,
-            actual,
-        });
+        return Err(DatasetError::TrailingData { path: path.to_path_buf(), expected, actual });
     }
     let mut data = bytes;
     data.drain(..header_len);
@@ -192,43 +169,18 @@ mod tests {
     fn corrupt_gzip_is_an_error() {
         let mut bad = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
         bad.extend_from_slice(&[0xff; 20]);
-        assert!(matches!(
-            decompress_if_gzip(bad, p()),
-            Err(DatasetError::Decompress { .. })
-        ));
+        assert!(matches!(decompress_if_gzip(bad, p()), Err(DatasetError::Decompress { .. })));
     }
 
     #[test]
     fn bad_headers() {
-        for bytes in [
-            vec![],
-            vec![0, 0],
-            vec![1, 2, 3, 4],
-            vec![0, 0, 0x0d, 1, 0, 0, 0, 0],
-            vec![0, 0, 8, 0],
-        ] {
+        for bytes in [vec![], vec![0, 0], vec![1, 2, 3, 4], vec![0, 0, 0x0d, 1, 0, 0, 0, 0], vec![0, 0, 8, 0]] {
             let e = parse_idx(bytes.clone(), p()).unwrap_err();
-            assert!(
-                matches!(
-                    e,
-                    DatasetError::BadMagic { .. } | DatasetError::Truncated { .. }
-                ),
-                "{bytes:?}: {e}"
-            );
+            assert!(matches!(e, DatasetError::BadMagic { .. } | DatasetError::Truncated { .. }), "{bytes:?}: {e}");
         }
         // Header cut inside the dimensions.
         let e = parse_idx(vec![0, 0, 8, 3, 0, 0, 0, 1], p()).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DatasetError::Truncated {
-                    expected: 16,
-                    actual: 8,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DatasetError::Truncated { expected: 16, actual: 8, .. }), "{e}");
     }
 
     #[test]
@@ -237,10 +189,7 @@ mod tests {
         for _ in 0..3 {
             b.extend_from_slice(&u32::MAX.to_be_bytes());
         }
-        assert!(matches!(
-            parse_idx(b, p()),
-            Err(DatasetError::Truncated { .. })
-        ));
+        assert!(matches!(parse_idx(b, p()), Err(DatasetError::Truncated { .. })));
     }
 
     #[test]
@@ -248,34 +197,11 @@ mod tests {
         let mut bytes = encode_idx(&[10], &[1; 10]).unwrap();
         bytes.push(0);
         let e = parse_idx(bytes.clone(), p()).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DatasetError::TrailingData {
-                    expected: 18,
-                    actual: 19,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DatasetError::TrailingData { expected: 18, actual: 19, .. }), "{e}");
         bytes.truncate(15);
         let e = parse_idx(bytes, p()).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DatasetError::Truncated {
-                    expected: 18,
-                    actual: 15,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DatasetError::Truncated { expected: 18, actual: 15, .. }), "{e}");
         let msg = e.to_string();
-        assert!(
-            msg.contains("x.idx") && msg.contains("18") && msg.contains("15"),
-            "{msg}"
-        );
+        assert!(msg.contains("x.idx") && msg.contains("18") && msg.contains("15"), "{msg}");
     }
 }

@@ -139,10 +139,7 @@ pub fn locate_mnist_file(dir: &Path, file: &MnistFile) -> Result<PathBuf, Datase
     } else if raw.is_file() {
         Ok(raw)
     } else {
-        Err(DatasetError::NotFound {
-            path: gz,
-            hint: format!("(nor {} found); {GET_DATA_HINT}", file.name),
-        })
+        Err(DatasetError::NotFound { path: gz, hint: format!("(nor {} found); {GET_DATA_HINT}", file.name) })
     }
 }
 
@@ -221,25 +218,10 @@ fn load_split(
             labels: lab.dims[0],
         });
     }
-    if let Some((index, &value)) = lab
-        .data
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| l as usize >= MNIST_CLASSES)
-    {
-        return Err(DatasetError::BadLabel {
-            path: lpath,
-            index,
-            value,
-            classes: MNIST_CLASSES,
-        });
+    if let Some((index, &value)) = lab.data.iter().enumerate().find(|(_, &l)| l as usize >= MNIST_CLASSES) {
+        return Err(DatasetError::BadLabel { path: lpath, index, value, classes: MNIST_CLASSES });
     }
-    Ok(Split {
-        images: img.data,
-        labels: lab.data,
-        rows,
-        cols,
-    })
+    Ok(Split { images: img.data, labels: lab.data, rows, cols })
 }
 
 impl Mnist {
@@ -338,9 +320,7 @@ impl Mnist {
 pub fn normalize_pixels<T: Float>(pixels: &[u8]) -> Vec<T> {
     // 256-entry table: exact per-type division once, then a lookup per pixel.
     let denom = T::from(255u8).unwrap_or_else(T::one);
-    let lut: Vec<T> = (0..=255u8)
-        .map(|p| T::from(p).unwrap_or_else(T::zero) / denom)
-        .collect();
+    let lut: Vec<T> = (0..=255u8).map(|p| T::from(p).unwrap_or_else(T::zero) / denom).collect();
     pixels.iter().map(|&p| lut[p as usize]).collect()
 }
 

@@ -31,24 +31,15 @@ fn serve(max_conns: usize, body: impl Fn(&str) -> Option<Vec<u8>> + Send + 'stat
                     break;
                 }
             }
-            let name = line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .trim_start_matches('/')
-                .to_string();
+            let name = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
             let resp = match body(&name) {
                 Some(b) => {
-                    let mut v = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        b.len()
-                    )
-                    .into_bytes();
+                    let mut v = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len())
+                        .into_bytes();
                     v.extend(b);
                     v
                 }
-                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_vec(),
+                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
             };
             s.write_all(&resp).ok();
         }
@@ -57,10 +48,7 @@ fn serve(max_conns: usize, body: impl Fn(&str) -> Option<Vec<u8>> + Send + 'stat
 }
 
 fn leftovers(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
 }
 
 #[test]
@@ -69,20 +57,10 @@ fn offline_fails_fast_and_cleanly() {
     let target = dir.path().join("mnist");
     let t = Instant::now();
     let e = fetch_mnist_from(&target, &[DEAD, DEAD], false).unwrap_err();
-    assert!(
-        t.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
     let msg = e.to_string();
-    assert!(
-        matches!(&e, DatasetError::Download { attempts, .. } if attempts.len() == 2),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("could not reach any MNIST mirror") && msg.contains("by hand"),
-        "{msg}"
-    );
+    assert!(matches!(&e, DatasetError::Download { attempts, .. } if attempts.len() == 2), "{msg}");
+    assert!(msg.contains("could not reach any MNIST mirror") && msg.contains("by hand"), "{msg}");
     assert!(msg.contains(&target.display().to_string()), "{msg}");
     assert!(leftovers(&target).is_empty(), "{:?}", leftovers(&target));
 }
@@ -93,11 +71,7 @@ fn bad_checksum_from_mirror_is_rejected() {
     let url = serve(4, |_| Some(common::gzip(b"not mnist")));
     let e = fetch_mnist_from(dir.path(), &[&url], false).unwrap_err();
     assert!(e.to_string().contains("MD5 mismatch"), "{e}");
-    assert!(
-        leftovers(dir.path()).is_empty(),
-        "{:?}",
-        leftovers(dir.path())
-    );
+    assert!(leftovers(dir.path()).is_empty(), "{:?}", leftovers(dir.path()));
 }
 
 #[test]
@@ -105,10 +79,7 @@ fn corrupt_local_file_is_not_skipped() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(TRAIN_IMAGES.gz_name()), b"garbage").unwrap();
     let e = fetch_mnist_from(dir.path(), &[DEAD], false).unwrap_err();
-    assert!(
-        matches!(&e, DatasetError::Download { file, .. } if file == "train-images-idx3-ubyte.gz"),
-        "{e}"
-    );
+    assert!(matches!(&e, DatasetError::Download { file, .. } if file == "train-images-idx3-ubyte.gz"), "{e}");
 }
 
 /// With the real files: present ones are skipped (no network needed), and a fetch from
@@ -136,10 +107,7 @@ fn real_files_skip_and_download() {
     names.sort();
     assert_eq!(names.len(), 4, "{names:?}");
     for f in &MNIST_FILES {
-        assert_eq!(
-            std::fs::read(target.join(f.gz_name())).unwrap(),
-            std::fs::read(real.join(f.gz_name())).unwrap()
-        );
+        assert_eq!(std::fs::read(target.join(f.gz_name())).unwrap(), std::fs::read(real.join(f.gz_name())).unwrap());
     }
     assert_eq!(Mnist::load(&target).unwrap().n_test(), 10_000);
 }

@@ -49,10 +49,7 @@ pub enum Error {
 impl Error {
     /// Wraps the error with the tensor it happened in.
     pub fn context(self, name: &str) -> Self {
-        Error::InTensor {
-            name: name.to_string(),
-            source: Box::new(self),
-        }
+        Error::InTensor { name: name.to_string(), source: Box::new(self) }
     }
 }
 

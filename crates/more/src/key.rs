@@ -135,15 +135,7 @@ impl SecretKey {
         ];
         let basis = PublicBasis::new(r)?;
         let key_id = Self::fingerprint(&s, basis_sign);
-        Ok(Self {
-            s,
-            s_inv,
-            p,
-            q,
-            basis_sign,
-            params,
-            tag: KeyTag { key_id, basis },
-        })
+        Ok(Self { s, s_inv, p, q, basis_sign, params, tag: KeyTag { key_id, basis } })
     }
 
     fn fingerprint(s: &[f64; 4], sign: f64) -> String {
@@ -195,7 +187,12 @@ impl SecretKey {
     }
 
     /// Encrypts with an explicit r distribution (seeded by `rng`).
-    pub fn encrypt_as<T: Float>(&self, x: &PlainTensor<T>, dist: RDistribution, rng: &mut impl RngCore) -> Result<WireCiphertext<T>> {
+    pub fn encrypt_as<T: Float>(
+        &self,
+        x: &PlainTensor<T>,
+        dist: RDistribution,
+        rng: &mut impl RngCore,
+    ) -> Result<WireCiphertext<T>> {
         x.check_finite("plaintext")?;
         let values = x.values();
         let n = values.len();
@@ -205,21 +202,19 @@ impl SecretKey {
         let sampler = RSampler::new(dist, x, seed);
         let (p, q) = (self.p, self.q);
         let mut out = vec![T::zero(); 4 * n];
-        out.par_chunks_mut(4 * STREAM_CHUNK)
-            .enumerate()
-            .for_each(|(chunk, dst)| {
-                let mut rng = ChaCha12Rng::from_seed(seed);
-                rng.set_stream(chunk as u64);
-                let start = chunk * STREAM_CHUNK;
-                let mut r = vec![0.0; dst.len() / 4];
-                sampler.fill(start, &mut r, &mut rng);
-                for ((c, &m), &r) in dst.chunks_exact_mut(4).zip(&values[start..]).zip(&r) {
-                    let m = m.f64();
-                    for t in 0..4 {
-                        c[t] = T::of(m * p[t] + r * q[t]);
-                    }
+        out.par_chunks_mut(4 * STREAM_CHUNK).enumerate().for_each(|(chunk, dst)| {
+            let mut rng = ChaCha12Rng::from_seed(seed);
+            rng.set_stream(chunk as u64);
+            let start = chunk * STREAM_CHUNK;
+            let mut r = vec![0.0; dst.len() / 4];
+            sampler.fill(start, &mut r, &mut rng);
+            for ((c, &m), &r) in dst.chunks_exact_mut(4).zip(&values[start..]).zip(&r) {
+                let m = m.f64();
+                for t in 0..4 {
+                    c[t] = T::of(m * p[t] + r * q[t]);
                 }
-            });
+            }
+        });
         Ok(WireCiphertext::from_vec(x.shape(), out)?)
     }
 
@@ -233,12 +228,7 @@ impl SecretKey {
             si[2] * c[0] + si[3] * c[2],
             si[2] * c[1] + si[3] * c[3],
         ];
-        [
-            t[0] * s[0] + t[1] * s[2],
-            t[0] * s[1] + t[1] * s[3],
-            t[2] * s[0] + t[3] * s[2],
-            t[2] * s[1] + t[3] * s[3],
-        ]
+        [t[0] * s[0] + t[1] * s[2], t[0] * s[1] + t[1] * s[3], t[2] * s[0] + t[3] * s[2], t[2] * s[1] + t[3] * s[3]]
     }
 
     /// Largest relative residual accepted by [`SecretKey::decrypt`] for scalar `T`.
@@ -250,10 +240,7 @@ impl SecretKey {
     pub fn decrypt_unchecked<T: Float>(&self, c: &WireCiphertext<T>) -> Decrypted<T> {
         let (values, slots) = self.unmask_all(c, 0);
         let max_residual = slots.into_iter().fold(0.0, f64::max);
-        Decrypted {
-            values: PlainTensor::from_vec(c.shape(), values).expect("one value per ciphertext"),
-            max_residual,
-        }
+        Decrypted { values: PlainTensor::from_vec(c.shape(), values).expect("one value per ciphertext"), max_residual }
     }
 
     /// Decrypts, checking integrity: NaN/inf ciphertexts and residuals above
@@ -269,10 +256,7 @@ impl SecretKey {
         let out = self.decrypt_unchecked(c);
         let tol = self.tolerance::<T>();
         if !(out.max_residual <= tol) {
-            return Err(Error::Integrity {
-                residual: out.max_residual,
-                tolerance: tol,
-            });
+            return Err(Error::Integrity { residual: out.max_residual, tolerance: tol });
         }
         Ok(out)
     }
@@ -302,17 +286,9 @@ impl SecretKey {
         let tensors = plain
             .tensors
             .iter()
-            .map(|(name, t)| {
-                self.encrypt(t)
-                    .map(|c| (name.clone(), c))
-                    .map_err(|e| e.context(name))
-            })
+            .map(|(name, t)| self.encrypt(t).map(|c| (name.clone(), c)).map_err(|e| e.context(name)))
             .collect::<Result<_>>()?;
-        Ok(CipherFile {
-            key: self.tag.clone(),
-            tensors,
-            extra: plain.extra.clone(),
-        })
+        Ok(CipherFile { key: self.tag.clone(), tensors, extra: plain.extra.clone() })
     }
 
     /// Decrypts every tensor of a ciphertext file made under this key; returns the plaintext
@@ -326,22 +302,13 @@ impl SecretKey {
             worst = worst.max(d.max_residual);
             tensors.push((name.clone(), d.values));
         }
-        Ok((
-            PlainFile {
-                tensors,
-                extra: file.extra.clone(),
-            },
-            worst,
-        ))
+        Ok((PlainFile { tensors, extra: file.extra.clone() }, worst))
     }
 
     /// Errors with [`Error::WrongKey`] unless `tag` names this key.
     pub fn check_tag(&self, tag: &KeyTag) -> Result<()> {
         if tag.key_id != self.tag.key_id {
-            return Err(Error::WrongKey {
-                expected: self.tag.key_id.clone(),
-                found: tag.key_id.clone(),
-            });
+            return Err(Error::WrongKey { expected: self.tag.key_id.clone(), found: tag.key_id.clone() });
         }
         Ok(())
     }
@@ -364,16 +331,9 @@ impl SecretKey {
 
     /// Reads a key file, checking format, version and that the key id matches the matrix.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| {
-            Error::Cipher(moreml_cipher::Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        })?;
-        let bad = |detail: String| Error::BadKeyFile {
-            path: path.to_path_buf(),
-            detail,
-        };
+        let bytes = std::fs::read(path)
+            .map_err(|source| Error::Cipher(moreml_cipher::Error::Io { path: path.to_path_buf(), source }))?;
+        let bad = |detail: String| Error::BadKeyFile { path: path.to_path_buf(), detail };
         let f: KeyFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         if f.format != KEY_FORMAT || f.version != 1 || f.scheme != format::SCHEME {
             return Err(bad(format!(

@@ -56,7 +56,11 @@ impl RDistribution {
     /// Checks the parameters are finite and ordered.
     pub fn validate(&self) -> Result<(), String> {
         match *self {
-            RDistribution::Empirical { jitter } | RDistribution::Record { jitter } if jitter.is_finite() && jitter >= 0.0 => Ok(()),
+            RDistribution::Empirical { jitter } | RDistribution::Record { jitter }
+                if jitter.is_finite() && jitter >= 0.0 =>
+            {
+                Ok(())
+            }
             RDistribution::Uniform { low, high } if low.is_finite() && high.is_finite() && low < high => Ok(()),
             other => Err(format!("invalid r distribution {other:?}")),
         }
@@ -87,10 +91,6 @@ fn default_targets() -> RDistribution {
 
 impl Default for KeyParams {
     fn default() -> Self {
-        Self {
-            max_condition: 10.0,
-            r: RDistribution::default(),
-            r_targets: default_targets(),
-        }
+        Self { max_condition: 10.0, r: RDistribution::default(), r_targets: default_targets() }
     }
 }

@@ -75,11 +75,8 @@ impl RSampler {
                         )
                     })
                     .unwrap_or_else(|| (vec![0.0; features], vec![0.0; features]));
-                let width: Vec<f64> = lo
-                    .iter()
-                    .zip(&hi)
-                    .map(|(l, h)| if h > l { (h - l) / BINS as f64 } else { 0.0 })
-                    .collect();
+                let width: Vec<f64> =
+                    lo.iter().zip(&hi).map(|(l, h)| if h > l { (h - l) / BINS as f64 } else { 0.0 }).collect();
                 let inv: Vec<f64> = width.iter().map(|w| if *w > 0.0 { 1.0 / w } else { 0.0 }).collect();
                 let counts = values
                     .par_chunks(group)

@@ -146,9 +146,15 @@ fn wrong_kind_and_dtype() {
     let ppath = dir.path().join("p.safetensors");
     format::write_plain(&ppath, &sample_plain()).unwrap();
     let e = format::read_plain::<f64>(&cpath).unwrap_err();
-    assert!(matches!(e, CErr::WrongKind { expected: "plaintext", .. }) && e.to_string().contains("decrypt it first"), "{e}");
+    assert!(
+        matches!(e, CErr::WrongKind { expected: "plaintext", .. }) && e.to_string().contains("decrypt it first"),
+        "{e}"
+    );
     let e = format::read_cipher::<f64>(&ppath).unwrap_err();
-    assert!(matches!(e, CErr::WrongKind { expected: "ciphertext", .. }) && e.to_string().contains("encrypt it first"), "{e}");
+    assert!(
+        matches!(e, CErr::WrongKind { expected: "ciphertext", .. }) && e.to_string().contains("encrypt it first"),
+        "{e}"
+    );
     let e = format::read_cipher::<f32>(&cpath).unwrap_err();
     assert!(matches!(e, CErr::WrongDtype { expected: "f32", .. }), "{e}");
     // Not a safetensors file at all.
@@ -189,10 +195,20 @@ fn edited_key_files_are_refused() {
         ("scheme", edit(&|j| j["scheme"] = "MORE-3x3".into()), "is not moreml-secret-key"),
         ("singular", edit(&|j| j["s"] = serde_json::json!([1.0, 2.0, 2.0, 4.0])), "well conditioned"),
         ("bad sign", edit(&|j| j["basis_sign"] = 0.5.into()), "well conditioned"),
-        ("bad r", edit(&|j| j["params"]["r"] = serde_json::json!({"kind": "uniform", "low": 2.0, "high": 1.0})), "invalid r distribution"),
+        (
+            "bad r",
+            edit(&|j| j["params"]["r"] = serde_json::json!({"kind": "uniform", "low": 2.0, "high": 1.0})),
+            "invalid r distribution",
+        ),
         ("bad json", text[..text.len() / 2].to_string(), "EOF"),
         ("empty", String::new(), "EOF"),
-        ("missing field", edit(&|j| { j.as_object_mut().unwrap().remove("s"); }), "missing field"),
+        (
+            "missing field",
+            edit(&|j| {
+                j.as_object_mut().unwrap().remove("s");
+            }),
+            "missing field",
+        ),
     ];
     for (what, content, phrase) in cases {
         std::fs::write(&path, content).unwrap();

@@ -43,7 +43,14 @@ fn check(what: &str, got: &[f64], want: &[f64], scale: &[f64], rel: f64) -> Resu
         prop_assert!(
             err <= rel * scale[i],
             "{}[{}]: got {:e}, want {:e}, err {:.3e} > {:.0e} * scale {:.3e} (ratio {:.3e})",
-            what, i, got[i], want[i], err, rel, scale[i], err / scale[i]
+            what,
+            i,
+            got[i],
+            want[i],
+            err,
+            rel,
+            scale[i],
+            err / scale[i]
         );
     }
     Ok(())
@@ -166,7 +173,16 @@ proptest! {
 
 /// Encrypted GEMM `op(A) op(B)` ([m,k] x [k,n]) against a naive reference and `PlainTensor::matmul`.
 #[allow(clippy::too_many_arguments)]
-fn check_gemm(sk: &SecretKey, seed: u64, m: usize, k: usize, n: usize, ta: bool, tb: bool, data: &[f64]) -> Result<(), TestCaseError> {
+fn check_gemm(
+    sk: &SecretKey,
+    seed: u64,
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+    data: &[f64],
+) -> Result<(), TestCaseError> {
     let (av, bv) = (&data[..m * k], &data[m * k..m * k + k * n]);
     // Stored shapes: A^T is stored as [k, m].
     let a_shape = if ta { [k, m] } else { [m, k] };
@@ -201,7 +217,8 @@ fn gemm_named_sizes() {
     use proptest::strategy::ValueTree;
     let mut runner = proptest::test_runner::TestRunner::new(config(1));
     let data = magnitudes(2 * 17 * 33 + 64).new_tree(&mut runner).unwrap().current();
-    for (i, &(m, k, n)) in [(1, 1, 1), (3, 5, 2), (17, 33, 1), (1, 33, 17), (17, 33, 17), (2, 1, 3)].iter().enumerate() {
+    for (i, &(m, k, n)) in [(1, 1, 1), (3, 5, 2), (17, 33, 1), (1, 33, 17), (17, 33, 17), (2, 1, 3)].iter().enumerate()
+    {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let sk = test_key(i as u64, 0.0, i % 2 == 0);
             check_gemm(&sk, 7, m, k, n, ta, tb, &data).unwrap();
@@ -254,9 +271,7 @@ fn worst_ratio<T: Float>(sk: &SecretKey, n: usize, seed: u64) -> f64 {
 }
 
 fn uniform_keys(max_condition: f64, count: u64) -> Vec<SecretKey> {
-    (0..count)
-        .map(|seed| key(1000 + seed, max_condition, RDistribution::Uniform { low: -1e3, high: 1e3 }))
-        .collect()
+    (0..count).map(|seed| key(1000 + seed, max_condition, RDistribution::Uniform { low: -1e3, high: 1e3 })).collect()
 }
 
 #[test]
@@ -310,7 +325,11 @@ fn keys_respect_condition_bound_and_are_deterministic() {
         assert_eq!(a.key_id(), b.key_id());
     }
     assert_ne!(key(1, 10.0, RDistribution::default()).key_id(), key(2, 10.0, RDistribution::default()).key_id());
-    assert!(SecretKey::generate_with_rng(KeyParams { max_condition: 1.0, ..Default::default() }, &mut <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(1)).is_err());
+    assert!(SecretKey::generate_with_rng(
+        KeyParams { max_condition: 1.0, ..Default::default() },
+        &mut <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(1)
+    )
+    .is_err());
 }
 
 #[test]

@@ -29,7 +29,11 @@ fn moreml(args: &[&str]) -> Output {
 fn ok(args: &[&str]) -> String {
     let out = moreml(args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "moreml {args:?} failed:\nstdout: {}\nstderr: {stderr}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "moreml {args:?} failed:\nstdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     eprintln!("moreml {}: {stderr}", args[0]);
     stderr
 }
@@ -65,7 +69,10 @@ fn images(n: usize) -> Vec<f32> {
 /// Writes `plain.safetensors` (tensor `x` [n, 28, 28]), a key and its encryption.
 fn setup(dir: &Dir, n: usize, r_dist: &str) -> (PathBuf, PathBuf, Vec<f32>) {
     let x = images(n);
-    let file = PlainFile { tensors: vec![("x".to_string(), PlainTensor::from_vec(&[n, 28, 28], x.clone()).unwrap())], extra: Default::default() };
+    let file = PlainFile {
+        tensors: vec![("x".to_string(), PlainTensor::from_vec(&[n, 28, 28], x.clone()).unwrap())],
+        extra: Default::default(),
+    };
     let plain = dir.path("plain.safetensors");
     format::write_plain(&plain, &file).unwrap();
     let key = dir.path("key.json");
@@ -99,7 +106,11 @@ fn assert_recovered(got: &[f32], want: &[f32], what: &str) {
 /// 98.8-100% over repeated runs with fresh keys; everything else must be exact.
 fn assert_mostly_recovered(got: &[f32], want: &[f32], what: &str, rate: f64) {
     assert_eq!(got.len(), want.len());
-    let ok = got.iter().zip(want).filter(|(g, w)| (*g * 255.0).round() == (*w * 255.0).round() && (*g - *w).abs() < 1e-5).count();
+    let ok = got
+        .iter()
+        .zip(want)
+        .filter(|(g, w)| (*g * 255.0).round() == (*w * 255.0).round() && (*g - *w).abs() < 1e-5)
+        .count();
     assert!(ok as f64 >= rate * want.len() as f64, "{what}: {ok} of {} recovered", want.len());
 }
 
@@ -115,7 +126,11 @@ fn ciphertext_only_attacks_recover_without_a_key() {
         assert_eq!(info.kind, format::Kind::Plaintext);
         assert_eq!(info.dtype, "f32");
         let got = recovered(&out, "x", &[4, 28, 28]);
-        if method == "eigen" { assert_mostly_recovered(&got, &x, method, 0.98) } else { assert_recovered(&got, &x, method) }
+        if method == "eigen" {
+            assert_mostly_recovered(&got, &x, method, 0.98)
+        } else {
+            assert_recovered(&got, &x, method)
+        }
     }
 }
 
@@ -138,7 +153,10 @@ fn known_pair_attacks_recover_exactly() {
     let (ct, key, x) = setup(&dir, 3, "empirical");
     // The attacker knows the first image: a prefix [1, 28, 28] of tensor `x`.
     let known = dir.path("known.safetensors");
-    let file = PlainFile { tensors: vec![("x".to_string(), PlainTensor::from_vec(&[1, 28, 28], x[..784].to_vec()).unwrap())], extra: Default::default() };
+    let file = PlainFile {
+        tensors: vec![("x".to_string(), PlainTensor::from_vec(&[1, 28, 28], x[..784].to_vec()).unwrap())],
+        extra: Default::default(),
+    };
     format::write_plain(&known, &file).unwrap();
     for method in ["known-pair", "known-plaintext", "linear"] {
         let out = dir.path(&format!("{method}.safetensors"));
@@ -150,15 +168,33 @@ fn known_pair_attacks_recover_exactly() {
     let one = dir.path("one.safetensors");
     let mut v = vec![f32::NAN; 4];
     v[1] = 0.5;
-    let f = PlainFile { tensors: vec![("k".to_string(), PlainTensor::from_vec(&[4], v).unwrap())], extra: Default::default() };
+    let f = PlainFile {
+        tensors: vec![("k".to_string(), PlainTensor::from_vec(&[4], v).unwrap())],
+        extra: Default::default(),
+    };
     format::write_plain(&one, &f).unwrap();
     let plain1 = dir.path("p1.safetensors");
-    let f = PlainFile { tensors: vec![("k".to_string(), PlainTensor::from_vec(&[4], vec![0.1f32, 0.5, 0.2, 0.3]).unwrap())], extra: Default::default() };
+    let f = PlainFile {
+        tensors: vec![("k".to_string(), PlainTensor::from_vec(&[4], vec![0.1f32, 0.5, 0.2, 0.3]).unwrap())],
+        extra: Default::default(),
+    };
     format::write_plain(&plain1, &f).unwrap();
     let ct1 = dir.path("ct1.safetensors");
     ok(&["encrypt", "--key", s(&key), "--input", s(&plain1), "--output", s(&ct1)]);
     let out = dir.path("kp.safetensors");
-    let err = ok(&["attack", "--method", "known-pair", "--input", s(&ct), "--output", s(&out), "--known", s(&one), "--known-ciphertexts", s(&ct1)]);
+    let err = ok(&[
+        "attack",
+        "--method",
+        "known-pair",
+        "--input",
+        s(&ct),
+        "--output",
+        s(&out),
+        "--known",
+        s(&one),
+        "--known-ciphertexts",
+        s(&ct1),
+    ]);
     assert!(err.contains("1 known pair"), "{err}");
     assert_recovered(&recovered(&out, "x", &[3, 28, 28]), &x, "known-pair via --known-ciphertexts");
 }
@@ -184,7 +220,10 @@ fn clear_errors() {
     let err = fail(&["attack", "--method", "known-pair", "--input", s(&ct), "--output", s(&out), "--known", s(&ct)]);
     assert!(err.contains("--known takes the known PLAINTEXTS"), "{err}");
     let other = dir.path("other.safetensors");
-    let f = PlainFile { tensors: vec![("y".to_string(), PlainTensor::from_vec(&[1], vec![0.5f32]).unwrap())], extra: Default::default() };
+    let f = PlainFile {
+        tensors: vec![("y".to_string(), PlainTensor::from_vec(&[1], vec![0.5f32]).unwrap())],
+        extra: Default::default(),
+    };
     format::write_plain(&other, &f).unwrap();
     let err = fail(&["attack", "--method", "known-pair", "--input", s(&ct), "--output", s(&out), "--known", s(&other)]);
     assert!(err.contains("--input has none of that name (it has: x)"), "{err}");
@@ -208,12 +247,27 @@ fn security_report_on_synthetic_data() {
     let key = dir.path("mkey.json");
     ok(&["keygen", "--out", s(&key)]);
     let w: Vec<f32> = (0..60).map(|i| ((i * 37 % 23) as f32 - 11.0) / 40.0).collect();
-    let f = PlainFile { tensors: vec![("fc.w".to_string(), PlainTensor::from_vec(&[6, 10], w).unwrap())], extra: Default::default() };
+    let f = PlainFile {
+        tensors: vec![("fc.w".to_string(), PlainTensor::from_vec(&[6, 10], w).unwrap())],
+        extra: Default::default(),
+    };
     let wp = dir.path("w.safetensors");
     format::write_plain(&wp, &f).unwrap();
     let model = dir.path("model.safetensors");
     ok(&["encrypt", "--key", s(&key), "--input", s(&wp), "--output", s(&model)]);
-    let err = ok(&["security-report", "--out", s(&out), "--images", "20", "--seed", "3", "--model", s(&model), "--model-key", s(&key)]);
+    let err = ok(&[
+        "security-report",
+        "--out",
+        s(&out),
+        "--images",
+        "20",
+        "--seed",
+        "3",
+        "--model",
+        s(&model),
+        "--model-key",
+        s(&key),
+    ]);
     assert!(err.contains("SYNTHETIC"), "{err}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["data"]["synthetic"], true);

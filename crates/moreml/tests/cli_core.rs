@@ -54,11 +54,21 @@ fn round_trip<T: Float>(tol: f64) {
     let id = key_id_of(&key);
     let r = moreml(&["inspect", "--input", &enc]).ok();
     let all = format!("{}{}", r.stdout, r.stderr);
-    for want in ["ciphertext", T::NAME, id.as_str(), "images", "[4, 3, 5, 2, 2]", "layer.0.weight", "[3, 2, 2, 2]", "moreml.content"] {
+    for want in [
+        "ciphertext",
+        T::NAME,
+        id.as_str(),
+        "images",
+        "[4, 3, 5, 2, 2]",
+        "layer.0.weight",
+        "[3, 2, 2, 2]",
+        "moreml.content",
+    ] {
         assert!(r.stdout.contains(want), "inspect lacks {want:?}\n{}", r.context());
     }
     assert!(!all.contains("1234.5") && !all.contains("-7.25"), "inspect printed values\n{}", r.context());
-    let j: serde_json::Value = serde_json::from_str(&moreml(&["inspect", "--json", "--input", &enc]).ok().stdout).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&moreml(&["inspect", "--json", "--input", &enc]).ok().stdout).unwrap();
     assert_eq!(j["key_id"], id.as_str());
     assert_eq!(j["dtype"], T::NAME);
     assert_eq!(j["tensors"].as_array().unwrap().len(), 4);
@@ -140,10 +150,12 @@ fn truncated_ciphertext_files() {
         let p = dir.arg(&format!("cut{cut}.safetensors"));
         std::fs::write(&p, &full[..cut]).unwrap();
         let name = format!("cut{cut}.safetensors");
-        moreml(&["decrypt", "--key", &key, "--input", &p, "--output", &dir.arg("o.safetensors")]).fails_with(&["truncated", &name]);
+        moreml(&["decrypt", "--key", &key, "--input", &p, "--output", &dir.arg("o.safetensors")])
+            .fails_with(&["truncated", &name]);
         // encrypt checks the header first: an intact header says "ciphertext" already.
         let phrase = if cut < h { "truncated" } else { "already a ciphertext file" };
-        moreml(&["encrypt", "--key", &key, "--input", &p, "--output", &dir.arg("o.safetensors")]).fails_with(&[phrase, &name]);
+        moreml(&["encrypt", "--key", &key, "--input", &p, "--output", &dir.arg("o.safetensors")])
+            .fails_with(&[phrase, &name]);
         if cut < h {
             moreml(&["inspect", "--input", &p]).fails_with(&["truncated"]);
         }
@@ -159,8 +171,11 @@ fn corrupted_ciphertext_fails_integrity() {
     // First tensor ("images"), ciphertext 2, entry c01: flip the sign bit.
     bytes[h + (2 * 4 + 1) * 8 + 7] ^= 0x80;
     std::fs::write(&enc, &bytes).unwrap();
-    moreml(&["decrypt", "--key", &key, "--input", &enc, "--output", &dir.arg("o.safetensors")])
-        .fails_with(&["integrity check failed", "tensor 'images'", "damaged"]);
+    moreml(&["decrypt", "--key", &key, "--input", &enc, "--output", &dir.arg("o.safetensors")]).fails_with(&[
+        "integrity check failed",
+        "tensor 'images'",
+        "damaged",
+    ]);
 }
 
 #[test]
@@ -170,7 +185,8 @@ fn non_finite_plaintext_is_refused() {
     for (i, bad) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY].into_iter().enumerate() {
         let name = format!("bad{i}.safetensors");
         let t = PlainTensor::from_vec(&[3], vec![1.0, bad, 2.0]).unwrap();
-        format::write_plain(&dir.path(&name), &PlainFile { tensors: vec![("x".into(), t)], extra: Default::default() }).unwrap();
+        format::write_plain(&dir.path(&name), &PlainFile { tensors: vec![("x".into(), t)], extra: Default::default() })
+            .unwrap();
         moreml(&["encrypt", "--key", &key, "--input", &dir.arg(&name), "--output", &dir.arg("o.safetensors")])
             .fails_with(&["non-finite", "tensor 'x'"]);
     }
@@ -181,14 +197,21 @@ fn missing_files_and_wrong_kinds() {
     let dir = Dir::new();
     let (key, input, enc) = encrypted(&dir);
     let out = dir.arg("o.safetensors");
-    moreml(&["encrypt", "--key", &key, "--input", &dir.arg("nope.safetensors"), "--output", &out]).fails_with(&["nope.safetensors"]);
-    moreml(&["decrypt", "--key", &key, "--input", &dir.arg("nope.safetensors"), "--output", &out]).fails_with(&["nope.safetensors"]);
+    moreml(&["encrypt", "--key", &key, "--input", &dir.arg("nope.safetensors"), "--output", &out])
+        .fails_with(&["nope.safetensors"]);
+    moreml(&["decrypt", "--key", &key, "--input", &dir.arg("nope.safetensors"), "--output", &out])
+        .fails_with(&["nope.safetensors"]);
     moreml(&["inspect", "--input", &dir.arg("nope.safetensors")]).fails_with(&["nope.safetensors"]);
-    moreml(&["encrypt", "--key", &dir.arg("nokey.json"), "--input", &input, "--output", &out]).fails_with(&["cannot load key", "nokey.json"]);
-    moreml(&["encrypt", "--key", &key, "--input", &input, "--output", &dir.arg("no/dir/o.safetensors")]).fails_with(&["o.safetensors"]);
-    moreml(&["decrypt", "--key", &key, "--input", &enc, "--output", &dir.arg("no/dir/o.safetensors")]).fails_with(&["o.safetensors"]);
-    moreml(&["decrypt", "--key", &key, "--input", &input, "--output", &out]).fails_with(&["not a ciphertext file", "p.safetensors"]);
-    moreml(&["encrypt", "--key", &key, "--input", &enc, "--output", &out]).fails_with(&["already a ciphertext file", "c.safetensors"]);
+    moreml(&["encrypt", "--key", &dir.arg("nokey.json"), "--input", &input, "--output", &out])
+        .fails_with(&["cannot load key", "nokey.json"]);
+    moreml(&["encrypt", "--key", &key, "--input", &input, "--output", &dir.arg("no/dir/o.safetensors")])
+        .fails_with(&["o.safetensors"]);
+    moreml(&["decrypt", "--key", &key, "--input", &enc, "--output", &dir.arg("no/dir/o.safetensors")])
+        .fails_with(&["o.safetensors"]);
+    moreml(&["decrypt", "--key", &key, "--input", &input, "--output", &out])
+        .fails_with(&["not a ciphertext file", "p.safetensors"]);
+    moreml(&["encrypt", "--key", &key, "--input", &enc, "--output", &out])
+        .fails_with(&["already a ciphertext file", "c.safetensors"]);
     // A key file given as data, and garbage data.
     moreml(&["encrypt", "--key", &key, "--input", &key, "--output", &out]).fails_with(&["key.json"]);
     assert!(!dir.path("o.safetensors").exists());
@@ -215,8 +238,11 @@ fn edited_key_files_are_refused() {
     for (i, (content, phrase)) in cases.iter().enumerate() {
         let k = dir.arg(&format!("edited{i}.json"));
         std::fs::write(&k, content).unwrap();
-        moreml(&["encrypt", "--key", &k, "--input", &input, "--output", &dir.arg("o.safetensors")])
-            .fails_with(&["cannot load key", "not a usable moreml key file", phrase]);
+        moreml(&["encrypt", "--key", &k, "--input", &input, "--output", &dir.arg("o.safetensors")]).fails_with(&[
+            "cannot load key",
+            "not a usable moreml key file",
+            phrase,
+        ]);
     }
 }
 
@@ -229,7 +255,8 @@ fn inspect_never_prints_values_of_ciphertexts_or_plaintexts() {
     // Some ciphertext entries, formatted as a printer would.
     let samples: Vec<String> = wire.tensors[0].1.raw()[..8].iter().map(|v| format!("{:.4}", v)).collect();
     for (path, json) in [(&enc, false), (&enc, true), (&input, false), (&input, true)] {
-        let args: Vec<&str> = if json { vec!["inspect", "--json", "--input", path] } else { vec!["inspect", "--input", path] };
+        let args: Vec<&str> =
+            if json { vec!["inspect", "--json", "--input", path] } else { vec!["inspect", "--input", path] };
         let r = moreml(&args).ok();
         let all = format!("{}{}", r.stdout, r.stderr);
         assert!(!all.contains("1234.5"), "value printed\n{}", r.context());
@@ -270,7 +297,9 @@ fn hand_written_key_and_reference_decryption() {
     // Decrypt with the textbook formula m = (S^-1 C S)[0][0], nothing from moreml-more.
     let det = s[0] * s[3] - s[1] * s[2];
     let si = [s[3] / det, -s[1] / det, -s[2] / det, s[0] / det];
-    let mm = |a: [f64; 4], b: [f64; 4]| [a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3], a[2] * b[0] + a[3] * b[2], a[2] * b[1] + a[3] * b[3]];
+    let mm = |a: [f64; 4], b: [f64; 4]| {
+        [a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3], a[2] * b[0] + a[3] * b[2], a[2] * b[1] + a[3] * b[3]]
+    };
     let wire = format::read_cipher::<f64>(&dir.path("c.safetensors")).unwrap();
     let plain = plain_file::<f64>();
     for ((name, c), (_, p)) in wire.tensors.iter().zip(&plain.tensors) {

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 fn mnist_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(std::env::var_os("MOREML_MNIST_DIR")?);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    [dir.clone(), root.join(&dir)].into_iter().find(|d| d.join("t10k-labels-idx1-ubyte.gz").exists() || d.join("t10k-labels-idx1-ubyte").exists())
+    [dir.clone(), root.join(&dir)]
+        .into_iter()
+        .find(|d| d.join("t10k-labels-idx1-ubyte.gz").exists() || d.join("t10k-labels-idx1-ubyte").exists())
 }
 
 macro_rules! need_mnist {
@@ -29,7 +31,20 @@ fn mnist_experiment_encrypted_equals_plaintext() {
     let data = need_mnist!();
     let dir = Dir::new();
     let out = dir.arg("report");
-    moreml(&["mnist", "--data-dir", &data, "--out", &out, "--train-size", "2000", "--test-size", "500", "--epochs", "2"]).ok();
+    moreml(&[
+        "mnist",
+        "--data-dir",
+        &data,
+        "--out",
+        &out,
+        "--train-size",
+        "2000",
+        "--test-size",
+        "500",
+        "--epochs",
+        "2",
+    ])
+    .ok();
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path("report/report.json")).unwrap()).unwrap();
     let f = |p: &str| report.pointer(p).and_then(|v| v.as_f64()).unwrap_or_else(|| panic!("{p} missing in {report}"));
@@ -56,7 +71,19 @@ fn owner_server_workflow_and_bad_inputs() {
     let (key, other) = (dir.arg("key.json"), dir.arg("other.json"));
     moreml(&["keygen", "--out", &key]).ok();
     moreml(&["keygen", "--out", &other]).ok();
-    moreml(&["dataset", "mnist", "--data-dir", &data, "--out", &dir.arg("plain"), "--train-size", "600", "--test-size", "200"]).ok();
+    moreml(&[
+        "dataset",
+        "mnist",
+        "--data-dir",
+        &data,
+        "--out",
+        &dir.arg("plain"),
+        "--train-size",
+        "600",
+        "--test-size",
+        "200",
+    ])
+    .ok();
     let (train, test) = (dir.arg("plain/train.safetensors"), dir.arg("plain/test.safetensors"));
     let (etrain, etest, etest_other) = (dir.arg("train.enc"), dir.arg("test.enc"), dir.arg("test.other.enc"));
     moreml(&["encrypt", "--key", &key, "--input", &train, "--output", &etrain]).ok();

@@ -30,9 +30,7 @@ impl Activation {
     pub fn coefficients(&self) -> Option<Vec<f64>> {
         match self {
             Activation::Square => Some(vec![0.0, 0.0, 1.0]),
-            Activation::ReluPoly { range } => {
-                Some(vec![3.0 * range / 32.0, 0.5, 15.0 / (32.0 * range)])
-            }
+            Activation::ReluPoly { range } => Some(vec![3.0 * range / 32.0, 0.5, 15.0 / (32.0 * range)]),
             Activation::Polynomial { coeffs } => Some(coeffs.clone()),
             Activation::Sigmoid | Activation::ReluNewton => None,
         }
@@ -180,12 +178,6 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self {
-            epochs: 5,
-            batch_size: 64,
-            lr: 0.05,
-            momentum: 0.9,
-            seed: 42,
-        }
+        Self { epochs: 5, batch_size: 64, lr: 0.05, momentum: 0.9, seed: 42 }
     }
 }

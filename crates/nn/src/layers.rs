@@ -64,11 +64,7 @@ pub enum Layer<D: Domain> {
     /// Mean over `size x size` windows.
     AvgPool { size: usize, geom: Option<Window2d> },
     /// Smooth max over `size x size` windows; keeps `d max / d running-max` per slot.
-    MaxPool {
-        size: usize,
-        geom: Option<Window2d>,
-        slopes: Vec<D>,
-    },
+    MaxPool { size: usize, geom: Option<Window2d>, slopes: Vec<D> },
     /// `[n, ...] -> [n, prod(...)]`.
     Flatten { shape: Option<Vec<usize>> },
     /// Elementwise activation; keeps `f'(x)` for the backward pass.
@@ -84,12 +80,7 @@ fn glorot<D: Domain>(shape: &[usize], fan_in: usize, fan_out: usize, rng: &mut i
 
 impl<D: Domain> Layer<D> {
     /// Builds a layer for inputs of per-record shape `input`; returns it and its output shape.
-    pub fn build(
-        cfg: &LayerConfig,
-        input: &[usize],
-        first: bool,
-        rng: &mut impl Rng,
-    ) -> Result<(Self, Vec<usize>)> {
+    pub fn build(cfg: &LayerConfig, input: &[usize], first: bool, rng: &mut impl Rng) -> Result<(Self, Vec<usize>)> {
         let bad = |msg: String| Error::Config(msg);
         Ok(match (cfg, input) {
             (LayerConfig::Dense { out }, [inp]) => {

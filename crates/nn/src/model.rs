@@ -41,8 +41,8 @@ impl<D: Domain> Model<D> {
         let mut shape = config.input.clone();
         let mut layers = Vec::with_capacity(config.layers.len());
         for (i, cfg) in config.layers.iter().enumerate() {
-            let (layer, out) = Layer::build(cfg, &shape, i == 0, &mut rng)
-                .map_err(|e| Error::Config(format!("layer {i}: {e}")))?;
+            let (layer, out) =
+                Layer::build(cfg, &shape, i == 0, &mut rng).map_err(|e| Error::Config(format!("layer {i}: {e}")))?;
             layers.push(layer);
             shape = out;
         }
@@ -74,10 +74,7 @@ impl<D: Domain> Model<D> {
     pub fn forward(&mut self, x: D, train: bool) -> Result<D> {
         let s = x.shape();
         if s.len() != 2 || s[1] != self.input_len() {
-            return Err(Error::Data(format!(
-                "model expects inputs of shape [n, {}], got {s:?}",
-                self.input_len()
-            )));
+            return Err(Error::Data(format!("model expects inputs of shape [n, {}], got {s:?}", self.input_len())));
         }
         let mut shape = vec![s[0]];
         shape.extend(&self.config.input);

@@ -14,7 +14,8 @@ fn data(n: usize, side: usize, classes: usize, seed: u64) -> (Vec<f64>, Vec<f64>
     for i in 0..n {
         let label = rng.random_range(0..classes);
         t[i * classes + label] = 1.0;
-        let (cy, cx) = (side as f64 * (0.3 + 0.1 * label as f64 / classes as f64), side as f64 * rng.random_range(0.3..0.7));
+        let (cy, cx) =
+            (side as f64 * (0.3 + 0.1 * label as f64 / classes as f64), side as f64 * rng.random_range(0.3..0.7));
         for y in 0..side {
             for xx in 0..side {
                 let d = ((y as f64 - cy).powi(2) + (xx as f64 - cx).powi(2)).sqrt();

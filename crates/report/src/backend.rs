@@ -12,8 +12,7 @@ use ab_glyph::{point, Font, FontRef, GlyphId, PxScale, ScaleFont};
 use plotters::prelude::BitMapBackend;
 use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{
-    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingBackend, DrawingErrorKind,
-    FontStyle,
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingBackend, DrawingErrorKind, FontStyle,
 };
 
 struct Fonts {
@@ -89,12 +88,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
     fn draw_pixel(&mut self, point: BackendCoord, color: BackendColor) -> Result<(), Err<'a>> {
         self.0.draw_pixel(point, color)
     }
-    fn draw_line<S: BackendStyle>(
-        &mut self,
-        from: BackendCoord,
-        to: BackendCoord,
-        style: &S,
-    ) -> Result<(), Err<'a>> {
+    fn draw_line<S: BackendStyle>(&mut self, from: BackendCoord, to: BackendCoord, style: &S) -> Result<(), Err<'a>> {
         self.0.draw_line(from, to, style)
     }
     fn draw_rect<S: BackendStyle>(
@@ -129,20 +123,11 @@ impl<'a> DrawingBackend for Canvas<'a> {
     ) -> Result<(), Err<'a>> {
         self.0.fill_polygon(vert, style)
     }
-    fn blit_bitmap(
-        &mut self,
-        pos: BackendCoord,
-        size: (u32, u32),
-        src: &[u8],
-    ) -> Result<(), Err<'a>> {
+    fn blit_bitmap(&mut self, pos: BackendCoord, size: (u32, u32), src: &[u8]) -> Result<(), Err<'a>> {
         self.0.blit_bitmap(pos, size, src)
     }
 
-    fn estimate_text_size<TStyle: BackendTextStyle>(
-        &self,
-        text: &str,
-        style: &TStyle,
-    ) -> Result<(u32, u32), Err<'a>> {
+    fn estimate_text_size<TStyle: BackendTextStyle>(&self, text: &str, style: &TStyle) -> Result<(u32, u32), Err<'a>> {
         match text_extent(text, style.size(), style.style()) {
             Some(size) => Ok(size),
             None => self.0.estimate_text_size(text, style),
@@ -178,9 +163,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
             VPos::Bottom => -box_h,
         };
         // Put the baseline so that capital letters are centred in the box.
-        let cap = scaled
-            .outline_glyph(scaled.scaled_glyph('H'))
-            .map_or(0.7 * box_h, |o| -o.px_bounds().min.y);
+        let cap = scaled.outline_glyph(scaled.scaled_glyph('H')).map_or(0.7 * box_h, |o| -o.px_bounds().min.y);
         let baseline = (box_h + cap) / 2.0;
         let trans = style.transform();
         let (w, h) = self.0.get_size();
@@ -203,10 +186,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
                     let (tx, ty) = trans.transform(lx, ly);
                     let (px, py) = (pos.0 + tx, pos.1 + ty);
                     if px >= 0 && py >= 0 && (px as u32) < w && (py as u32) < h {
-                        let c = BackendColor {
-                            alpha: color.alpha * f64::from(coverage.min(1.0)),
-                            rgb: color.rgb,
-                        };
+                        let c = BackendColor { alpha: color.alpha * f64::from(coverage.min(1.0)), rgb: color.rgb };
                         result = self.0.draw_pixel((px, py), c);
                     }
                 });

@@ -52,11 +52,7 @@ pub(crate) fn ensure_fonts() {
 
 /// A text style in the embedded font.
 pub(crate) fn font(size: f64) -> TextStyle<'static> {
-    TextStyle::from(FontDesc::new(
-        FontFamily::Name(FONT),
-        size,
-        FontStyle::Normal,
-    ))
+    TextStyle::from(FontDesc::new(FontFamily::Name(FONT), size, FontStyle::Normal))
 }
 
 /// A bold text style in the embedded font.
@@ -99,11 +95,7 @@ pub(crate) fn wrap_text(text: &str, style: &TextStyle<'_>, max_w: u32) -> Vec<St
     for paragraph in text.split('\n') {
         let mut line = String::new();
         for word in paragraph.split_whitespace() {
-            let candidate = if line.is_empty() {
-                word.to_string()
-            } else {
-                format!("{line} {word}")
-            };
+            let candidate = if line.is_empty() { word.to_string() } else { format!("{line} {word}") };
             if text_size(&candidate, style).0 <= max_w || line.is_empty() {
                 line = candidate;
             } else {
@@ -142,13 +134,7 @@ pub(crate) const FAINT: RGBColor = RGBColor(225, 225, 225);
 
 /// Renders a `width x height` RGB figure with `draw` and writes it to `path`
 /// atomically. `post` may then modify the raw RGB buffer (e.g. to blit images).
-pub(crate) fn render<F, P>(
-    path: &Path,
-    width: u32,
-    height: u32,
-    draw: F,
-    post: P,
-) -> Result<(u32, u32), ReportError>
+pub(crate) fn render<F, P>(path: &Path, width: u32, height: u32, draw: F, post: P) -> Result<(u32, u32), ReportError>
 where
     F: FnOnce(&Area<'_>) -> Result<(), DrawErr>,
     P: FnOnce(&mut [u8]),
@@ -169,22 +155,14 @@ where
     }));
     match outcome {
         Ok(Ok(())) => {}
-        Ok(Err(DrawErr(message))) => {
-            return Err(ReportError::Draw {
-                path: path.to_path_buf(),
-                message,
-            })
-        }
+        Ok(Err(DrawErr(message))) => return Err(ReportError::Draw { path: path.to_path_buf(), message }),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "plotting library panicked".to_string());
-            return Err(ReportError::Draw {
-                path: path.to_path_buf(),
-                message,
-            });
+            return Err(ReportError::Draw { path: path.to_path_buf(), message });
         }
     }
     write_png_atomic(path, width, height, &buf)?;
@@ -194,64 +172,42 @@ where
 /// Rejects zero-sized or absurdly large figures.
 pub(crate) fn check_dims(path: &Path, width: u32, height: u32) -> Result<(), ReportError> {
     if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
-        return Err(invalid(
-            path,
-            format!("figure would be {width}x{height} pixels (limit {MAX_DIMENSION} per side)"),
-        ));
+        return Err(invalid(path, format!("figure would be {width}x{height} pixels (limit {MAX_DIMENSION} per side)")));
     }
     Ok(())
 }
 
 /// Shorthand for [`ReportError::InvalidInput`].
 pub(crate) fn invalid(path: &Path, reason: impl Into<String>) -> ReportError {
-    ReportError::InvalidInput {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
+    ReportError::InvalidInput { path: path.to_path_buf(), reason: reason.into() }
 }
 
 /// Shorthand for [`ReportError::NoData`].
 pub(crate) fn no_data(path: &Path, reason: impl Into<String>) -> ReportError {
-    ReportError::NoData {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
+    ReportError::NoData { path: path.to_path_buf(), reason: reason.into() }
 }
 
 /// Encodes `rgb` as PNG into a temporary file next to `path`, then renames it
 /// over `path`, so readers never see a half-written figure.
 fn write_png_atomic(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<(), ReportError> {
-    let io = |source: std::io::Error| ReportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file_name = path.file_name().ok_or_else(|| {
-        io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "output path has no file name",
-        ))
-    })?;
+    let io = |source: std::io::Error| ReportError::Io { path: path.to_path_buf(), source };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, "output path has no file name")))?;
     let dir: PathBuf = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let mut prefix = std::ffi::OsString::from(".");
     prefix.push(file_name);
-    let tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(io)?;
+    let tmp = tempfile::Builder::new().prefix(&prefix).suffix(".tmp").tempfile_in(&dir).map_err(io)?;
     {
         let mut writer = BufWriter::new(tmp.as_file());
         let mut encoder = png::Encoder::new(&mut writer, width, height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         encoder.set_compression(png::Compression::Fast);
-        let encode = |e: png::EncodingError| ReportError::Encode {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
+        let encode = |e: png::EncodingError| ReportError::Encode { path: path.to_path_buf(), message: e.to_string() };
         let mut png_writer = encoder.write_header().map_err(encode)?;
         png_writer.write_image_data(rgb).map_err(encode)?;
         png_writer.finish().map_err(encode)?;
@@ -270,13 +226,10 @@ fn write_png_atomic(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<
 
 /// Min and max of the finite values in `values`, or `None` if there are none.
 pub(crate) fn finite_min_max(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
-    values
-        .into_iter()
-        .filter(|v| v.is_finite())
-        .fold(None, |acc, v| match acc {
-            None => Some((v, v)),
-            Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
-        })
+    values.into_iter().filter(|v| v.is_finite()).fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
 }
 
 /// Pads a data range for display: 5% on each side, a unit-ish window around a
@@ -308,10 +261,7 @@ pub(crate) fn padded_range(
         hi += d;
     }
     if !(hi - lo).is_finite() || hi - lo <= 0.0 {
-        return Err(invalid(
-            path,
-            format!("data range [{lo}, {hi}] is too wide to plot"),
-        ));
+        return Err(invalid(path, format!("data range [{lo}, {hi}] is too wide to plot")));
     }
     Ok((lo, hi))
 }
@@ -351,10 +301,7 @@ pub(crate) fn short_num(v: f64) -> String {
 /// wrapping entries into centred rows. Returns nothing; entries that do not
 /// fit are dropped silently (the caller reserves enough space via
 /// [`legend_height`]).
-pub(crate) fn draw_legend(
-    area: &Area<'_>,
-    entries: &[(String, RGBColor, LegendMark)],
-) -> Result<(), DrawErr> {
+pub(crate) fn draw_legend(area: &Area<'_>, entries: &[(String, RGBColor, LegendMark)]) -> Result<(), DrawErr> {
     let style = font(LEGEND_FONT).color(&INK);
     let (w, _) = area.dim_in_pixel();
     let entries = &fitted(entries, w);
@@ -367,10 +314,7 @@ pub(crate) fn draw_legend(
             let (name, color, mark) = &entries[i];
             match mark {
                 LegendMark::Line => {
-                    area.draw(&PathElement::new(
-                        vec![(x, y), (x + SWATCH, y)],
-                        color.stroke_width(3),
-                    ))?;
+                    area.draw(&PathElement::new(vec![(x, y), (x + SWATCH, y)], color.stroke_width(3)))?;
                 }
                 LegendMark::Dashed => {
                     let mut sx = x;
@@ -386,11 +330,7 @@ pub(crate) fn draw_legend(
                     area.draw(&Circle::new((x + SWATCH / 2, y), 4, color.filled()))?;
                 }
             }
-            area.draw(&Text::new(
-                name.clone(),
-                (x + SWATCH + 6, y),
-                style.pos(Pos::new(HPos::Left, VPos::Center)),
-            ))?;
+            area.draw(&Text::new(name.clone(), (x + SWATCH + 6, y), style.pos(Pos::new(HPos::Left, VPos::Center))))?;
             x += entry_width(name) as i32;
         }
     }
@@ -417,15 +357,9 @@ fn entry_width(name: &str) -> u32 {
 }
 
 /// Entries with names shortened to fit on one legend row.
-fn fitted(
-    entries: &[(String, RGBColor, LegendMark)],
-    width: u32,
-) -> Vec<(String, RGBColor, LegendMark)> {
+fn fitted(entries: &[(String, RGBColor, LegendMark)], width: u32) -> Vec<(String, RGBColor, LegendMark)> {
     let max_w = width.saturating_sub(SWATCH as u32 + 6 + 22);
-    entries
-        .iter()
-        .map(|(n, c, m)| (fit_text(n, &font(LEGEND_FONT), max_w), *c, *m))
-        .collect()
+    entries.iter().map(|(n, c, m)| (fit_text(n, &font(LEGEND_FONT), max_w), *c, *m)).collect()
 }
 
 fn legend_rows(entries: &[(String, RGBColor, LegendMark)], width: u32) -> Vec<Vec<usize>> {

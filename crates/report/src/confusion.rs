@@ -10,18 +10,9 @@ use crate::ReportError;
 
 /// Sequential white-to-blue colour map ("Blues") for `t` in `0..=1`.
 fn blues(t: f64) -> RGBColor {
-    const STOPS: [(f64, f64, f64); 5] = [
-        (247.0, 251.0, 255.0),
-        (198.0, 219.0, 239.0),
-        (107.0, 174.0, 214.0),
-        (33.0, 113.0, 181.0),
-        (8.0, 48.0, 107.0),
-    ];
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    const STOPS: [(f64, f64, f64); 5] =
+        [(247.0, 251.0, 255.0), (198.0, 219.0, 239.0), (107.0, 174.0, 214.0), (33.0, 113.0, 181.0), (8.0, 48.0, 107.0)];
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
     let pos = t * (STOPS.len() - 1) as f64;
     let i = (pos.floor() as usize).min(STOPS.len() - 2);
     let f = pos - i as f64;
@@ -60,37 +51,19 @@ pub fn confusion_matrix(
     }
     for (row, r) in counts.iter().enumerate() {
         if r.len() != n {
-            return Err(ReportError::NotSquare {
-                path: path.to_path_buf(),
-                row,
-                len: r.len(),
-                n,
-            });
+            return Err(ReportError::NotSquare { path: path.to_path_buf(), row, len: r.len(), n });
         }
     }
     if !class_names.is_empty() && class_names.len() != n {
-        return Err(ReportError::ClassNames {
-            path: path.to_path_buf(),
-            n,
-            names: class_names.len(),
-        });
+        return Err(ReportError::ClassNames { path: path.to_path_buf(), n, names: class_names.len() });
     }
     if n > 1000 {
-        return Err(crate::canvas::invalid(
-            path,
-            format!("{n} classes are too many to draw"),
-        ));
+        return Err(crate::canvas::invalid(path, format!("{n} classes are too many to draw")));
     }
-    let names: Vec<String> = if class_names.is_empty() {
-        (0..n).map(|i| i.to_string()).collect()
-    } else {
-        class_names.to_vec()
-    };
+    let names: Vec<String> =
+        if class_names.is_empty() { (0..n).map(|i| i.to_string()).collect() } else { class_names.to_vec() };
 
-    let row_sums: Vec<u128> = counts
-        .iter()
-        .map(|r| r.iter().map(|&c| c as u128).sum())
-        .collect();
+    let row_sums: Vec<u128> = counts.iter().map(|r| r.iter().map(|&c| c as u128).sum()).collect();
     let total: u128 = row_sums.iter().sum();
     let correct: u128 = (0..n).map(|i| counts[i][i] as u128).sum();
     let subtitle = if total == 0 {
@@ -106,15 +79,8 @@ pub fn confusion_matrix(
     let cell: u32 = (560 / n as u32).clamp(18, 64);
     let grid = cell * n as u32;
     let label_font = font(if cell >= 28 { 14.0 } else { 12.0 });
-    let names: Vec<String> = names
-        .iter()
-        .map(|s| fit_text(s, &label_font, 160))
-        .collect();
-    let max_label_w = names
-        .iter()
-        .map(|s| text_size(s, &label_font).0)
-        .max()
-        .unwrap_or(0);
+    let names: Vec<String> = names.iter().map(|s| fit_text(s, &label_font, 160)).collect();
+    let max_label_w = names.iter().map(|s| text_size(s, &label_font).0).max().unwrap_or(0);
     let vertical_cols = max_label_w + 6 > cell;
     let margin = 20;
     let axis_title_w = 30;
@@ -125,9 +91,7 @@ pub fn confusion_matrix(
     let bottom = col_labels_h + 34 + margin;
     let bar_w = 16;
     let right = 26 + bar_w + 50 + margin;
-    let title_w = text_size(title, &bold(20.0))
-        .0
-        .max(text_size(&subtitle, &font(14.0)).0);
+    let title_w = text_size(title, &bold(20.0)).0.max(text_size(&subtitle, &font(14.0)).0);
     let width = (left + grid + right).max(title_w + 2 * margin);
     let height = top + grid + bottom;
     crate::canvas::check_dims(path, width, height)?;
@@ -142,11 +106,7 @@ pub fn confusion_matrix(
             }
             let mut y = margin as i32;
             if !title.trim().is_empty() {
-                root.draw(&Text::new(
-                    title.to_string(),
-                    ((width / 2) as i32, y + 12),
-                    center(bold(20.0).color(&INK)),
-                ))?;
+                root.draw(&Text::new(title.to_string(), ((width / 2) as i32, y + 12), center(bold(20.0).color(&INK))))?;
                 y += 30;
             }
             root.draw(&Text::new(
@@ -159,17 +119,10 @@ pub fn confusion_matrix(
             let c = cell as i32;
             for (i, row) in counts.iter().enumerate() {
                 for (j, &v) in row.iter().enumerate() {
-                    let frac = if row_sums[i] == 0 {
-                        0.0
-                    } else {
-                        v as f64 / row_sums[i] as f64
-                    };
+                    let frac = if row_sums[i] == 0 { 0.0 } else { v as f64 / row_sums[i] as f64 };
                     let x0 = gx + j as i32 * c;
                     let y0 = gy + i as i32 * c;
-                    root.draw(&Rectangle::new(
-                        [(x0, y0), (x0 + c, y0 + c)],
-                        blues(frac).filled(),
-                    ))?;
+                    root.draw(&Rectangle::new([(x0, y0), (x0 + c, y0 + c)], blues(frac).filled()))?;
                     let text = v.to_string();
                     let digits = text.chars().count() as f64;
                     let size = (cell as f64 * 0.36).min(cell as f64 * 0.9 / (digits * 0.64));
@@ -181,11 +134,7 @@ pub fn confusion_matrix(
                         } else {
                             INK
                         };
-                        root.draw(&Text::new(
-                            text,
-                            (x0 + c / 2, y0 + c / 2),
-                            center(font(size).color(&color)),
-                        ))?;
+                        root.draw(&Text::new(text, (x0 + c / 2, y0 + c / 2), center(font(size).color(&color))))?;
                     }
                 }
             }
@@ -218,9 +167,7 @@ pub fn confusion_matrix(
                     root.draw(&Text::new(
                         name.clone(),
                         (gx + mid, gy + grid as i32 + 8),
-                        label_style
-                            .transform(FontTransform::Rotate270)
-                            .pos(Pos::new(HPos::Right, VPos::Center)),
+                        label_style.transform(FontTransform::Rotate270).pos(Pos::new(HPos::Right, VPos::Center)),
                     ))?;
                 } else {
                     root.draw(&Text::new(
@@ -234,10 +181,7 @@ pub fn confusion_matrix(
             let axis = bold(15.0).color(&INK);
             root.draw(&Text::new(
                 "Predicted class",
-                (
-                    gx + grid as i32 / 2,
-                    gy + grid as i32 + col_labels_h as i32 + 16,
-                ),
+                (gx + grid as i32 / 2, gy + grid as i32 + col_labels_h as i32 + 16),
                 center(axis.clone()),
             ))?;
             root.draw(&Text::new(
@@ -251,18 +195,13 @@ pub fn confusion_matrix(
             let bh = grid as i32;
             for k in 0..bh {
                 let t = 1.0 - k as f64 / (bh - 1).max(1) as f64;
-                root.draw(&Rectangle::new(
-                    [(bx, gy + k), (bx + bar_w as i32, gy + k + 1)],
-                    blues(t).filled(),
-                ))?;
+                root.draw(&Rectangle::new([(bx, gy + k), (bx + bar_w as i32, gy + k + 1)], blues(t).filled()))?;
             }
             root.draw(&Rectangle::new(
                 [(bx, gy), (bx + bar_w as i32, gy + bh)],
                 RGBColor(150, 150, 150).stroke_width(1),
             ))?;
-            let tick = font(12.0)
-                .color(&INK)
-                .pos(Pos::new(HPos::Left, VPos::Center));
+            let tick = font(12.0).color(&INK).pos(Pos::new(HPos::Left, VPos::Center));
             for (t, label) in [(1.0, "100%"), (0.5, "50%"), (0.0, "0%")] {
                 let ty = gy + ((1.0 - t) * (bh - 1) as f64) as i32;
                 root.draw(&PathElement::new(

@@ -6,8 +6,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::canvas::{
-    bold, draw_legend, finite_min_max, font, legend_height, no_data, padded_range, render,
-    series_color, tick_label, Area, DrawErr, LegendMark, FAINT, INK,
+    bold, draw_legend, finite_min_max, font, legend_height, no_data, padded_range, render, series_color, tick_label,
+    Area, DrawErr, LegendMark, FAINT, INK,
 };
 use crate::{CurveSpec, Panel, ReportError, Series};
 
@@ -78,12 +78,7 @@ pub(crate) fn prepare(path: &Path, series: &[Series]) -> Result<Vec<Prepared>, R
             }
         }
         segments.retain(|s| !s.is_empty());
-        out.push(Prepared {
-            name: s.name.clone(),
-            segments,
-            skipped,
-            finite,
-        });
+        out.push(Prepared { name: s.name.clone(), segments, skipped, finite });
     }
     if out.iter().all(|p| p.finite == 0) {
         let what = if series.iter().all(|s| s.x.is_empty()) {
@@ -106,21 +101,11 @@ pub(crate) fn prepare(path: &Path, series: &[Series]) -> Result<Vec<Prepared>, R
 /// [`ReportError::NoData`] if `series` is empty or has no finite point,
 /// [`ReportError::LengthMismatch`] if a series has `x.len() != y.len()`,
 /// [`ReportError::Io`] if the file cannot be written.
-pub fn training_curves(
-    path: impl AsRef<Path>,
-    spec: &CurveSpec,
-    series: &[Series],
-) -> Result<(u32, u32), ReportError> {
+pub fn training_curves(path: impl AsRef<Path>, spec: &CurveSpec, series: &[Series]) -> Result<(u32, u32), ReportError> {
     let path = path.as_ref();
     let prepared = prepare(path, series)?;
     let ranges = ranges(path, spec, &prepared)?;
-    render(
-        path,
-        PANEL_SIZE.0,
-        PANEL_SIZE.1,
-        |root| draw_panel(root, spec, &prepared, ranges),
-        |_| {},
-    )
+    render(path, PANEL_SIZE.0, PANEL_SIZE.1, |root| draw_panel(root, spec, &prepared, ranges), |_| {})
 }
 
 /// Draws several line plots side by side (e.g. loss and accuracy) under an
@@ -130,11 +115,7 @@ pub fn training_curves(
 /// # Errors
 /// As [`training_curves`] for each panel; [`ReportError::NoData`] if `panels`
 /// is empty.
-pub fn panels(
-    path: impl AsRef<Path>,
-    title: &str,
-    panels: &[Panel],
-) -> Result<(u32, u32), ReportError> {
+pub fn panels(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> Result<(u32, u32), ReportError> {
     let path = path.as_ref();
     if panels.is_empty() {
         return Err(no_data(path, "no panels given"));
@@ -142,23 +123,16 @@ pub fn panels(
     let mut prepared = Vec::with_capacity(panels.len());
     for p in panels {
         let pr = prepare(path, &p.series).map_err(|e| match e {
-            ReportError::NoData { path, reason } => ReportError::NoData {
-                path,
-                reason: format!("panel `{}`: {reason}", p.spec.title),
-            },
+            ReportError::NoData { path, reason } => {
+                ReportError::NoData { path, reason: format!("panel `{}`: {reason}", p.spec.title) }
+            }
             other => other,
         })?;
         let r = ranges(path, &p.spec, &pr)?;
         prepared.push((pr, r));
     }
-    let title_h = if title.trim().is_empty() {
-        0
-    } else {
-        PANEL_TITLE_HEIGHT
-    };
-    let width = (PANEL_SIZE.0 as usize)
-        .saturating_mul(panels.len())
-        .min(u32::MAX as usize) as u32;
+    let title_h = if title.trim().is_empty() { 0 } else { PANEL_TITLE_HEIGHT };
+    let width = (PANEL_SIZE.0 as usize).saturating_mul(panels.len()).min(u32::MAX as usize) as u32;
     let height = PANEL_SIZE.1 + title_h;
     render(
         path,
@@ -170,9 +144,7 @@ pub fn panels(
                 top.draw(&Text::new(
                     title.to_string(),
                     ((width / 2) as i32, (title_h / 2 + 4) as i32),
-                    bold(24.0)
-                        .color(&INK)
-                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                    bold(24.0).color(&INK).pos(Pos::new(HPos::Center, VPos::Center)),
                 ))?;
                 body
             } else {
@@ -208,11 +180,8 @@ fn draw_panel(
     ((x0, x1), (y0, y1)): Ranges,
 ) -> Result<(), DrawErr> {
     let (w, h) = area.dim_in_pixel();
-    let entries: Vec<_> = prepared
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.label(), series_color(i), LegendMark::Line))
-        .collect();
+    let entries: Vec<_> =
+        prepared.iter().enumerate().map(|(i, p)| (p.label(), series_color(i), LegendMark::Line)).collect();
     let lh = legend_height(&entries, w.saturating_sub(24));
     let (chart_area, legend_area) = area.split_vertically(h.saturating_sub(lh + 6));
 
@@ -230,15 +199,8 @@ fn draw_panel(
     let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
 
     // Integer x values (epochs) get integer ticks when there are few of them.
-    let integer_x = prepared
-        .iter()
-        .flat_map(|p| p.points())
-        .all(|(x, _)| x.fract() == 0.0);
-    let x_ticks = if integer_x && x1 - x0 <= 10.0 {
-        (x1 - x0) as usize + 1
-    } else {
-        8
-    };
+    let integer_x = prepared.iter().flat_map(|p| p.points()).all(|(x, _)| x.fract() == 0.0);
+    let x_ticks = if integer_x && x1 - x0 <= 10.0 { (x1 - x0) as usize + 1 } else { 8 };
     chart
         .configure_mesh()
         .x_desc(spec.x_label.as_str())

@@ -6,8 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::canvas::{
-    bold, finite_min_max, fit_text, font, invalid, no_data, render, text_size, wrap_text, DrawErr,
-    INK,
+    bold, finite_min_max, fit_text, font, invalid, no_data, render, text_size, wrap_text, DrawErr, INK,
 };
 use crate::ReportError;
 
@@ -35,13 +34,7 @@ pub struct GrayImage {
 impl GrayImage {
     /// An image displayed with its own min/max and no caption.
     pub fn new(width: usize, height: usize, pixels: Vec<f64>) -> Self {
-        GrayImage {
-            width,
-            height,
-            pixels,
-            range: None,
-            caption: String::new(),
-        }
+        GrayImage { width, height, pixels, range: None, caption: String::new() }
     }
 
     /// Display with the fixed range `lo` (black) to `hi` (white), e.g.
@@ -70,10 +63,7 @@ pub struct ImageRow {
 impl ImageRow {
     /// A row from a caption and its images.
     pub fn new(caption: impl Into<String>, images: Vec<GrayImage>) -> Self {
-        ImageRow {
-            caption: caption.into(),
-            images,
-        }
+        ImageRow { caption: caption.into(), images }
     }
 }
 
@@ -113,11 +103,7 @@ struct Placed {
 /// [`ReportError::InvalidInput`] for a zero-sized image, an invalid fixed
 /// range (not finite or `lo >= hi`) or a figure too large,
 /// [`ReportError::Io`] if the file cannot be written.
-pub fn image_grid(
-    path: impl AsRef<Path>,
-    title: &str,
-    rows: &[ImageRow],
-) -> Result<(u32, u32), ReportError> {
+pub fn image_grid(path: impl AsRef<Path>, title: &str, rows: &[ImageRow]) -> Result<(u32, u32), ReportError> {
     let path = path.as_ref();
     if rows.iter().all(|r| r.images.is_empty()) {
         return Err(no_data(path, "no images given"));
@@ -145,13 +131,8 @@ pub fn image_grid(
                     actual: img.pixels.len(),
                 });
             }
-            if img.width > crate::MAX_DIMENSION as usize
-                || img.height > crate::MAX_DIMENSION as usize
-            {
-                return Err(invalid(
-                    path,
-                    format!("image {}x{} is too large", img.width, img.height),
-                ));
+            if img.width > crate::MAX_DIMENSION as usize || img.height > crate::MAX_DIMENSION as usize {
+                return Err(invalid(path, format!("image {}x{} is too large", img.width, img.height)));
             }
             if let Some((lo, hi)) = img.range {
                 if !(lo.is_finite() && hi.is_finite() && lo < hi) {
@@ -172,20 +153,9 @@ pub fn image_grid(
     let small = font(12.0);
     let captions: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| {
-            if r.caption.trim().is_empty() {
-                Vec::new()
-            } else {
-                wrap_text(&r.caption, &cap_font, CAPTION_MAX_W)
-            }
-        })
+        .map(|r| if r.caption.trim().is_empty() { Vec::new() } else { wrap_text(&r.caption, &cap_font, CAPTION_MAX_W) })
         .collect();
-    let caption_w = captions
-        .iter()
-        .flatten()
-        .map(|l| text_size(l, &cap_font).0)
-        .max()
-        .map_or(0, |w| w + 18);
+    let caption_w = captions.iter().flatten().map(|l| text_size(l, &cap_font).0).max().map_or(0, |w| w + 18);
     let title_h = if title.trim().is_empty() { 0 } else { 40 };
     let mut placed = Vec::new();
     let mut img_captions = Vec::new();
@@ -201,13 +171,7 @@ pub fn image_grid(
             let (dw, dh) = (img.width as u32 * scale, img.height as u32 * scale);
             let cap = fit_text(&img.caption, &small, dw.max(80));
             let cell_w = dw.max(text_size(&cap, &small).0);
-            placed.push(Placed {
-                row: r,
-                index,
-                x: x + (cell_w - dw) / 2,
-                y,
-                scale,
-            });
+            placed.push(Placed { row: r, index, x: x + (cell_w - dw) / 2, y, scale });
             img_captions.push((cap, x + cell_w / 2, y + dh + 4));
             row_h = row_h.max(dh + if has_captions { IMG_CAPTION_H } else { 0 });
             x = x.saturating_add(cell_w + GAP);
@@ -230,9 +194,7 @@ pub fn image_grid(
                 root.draw(&Text::new(
                     title.to_string(),
                     ((width / 2) as i32, (MARGIN + 12) as i32),
-                    bold(20.0)
-                        .color(&INK)
-                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                    bold(20.0).color(&INK).pos(Pos::new(HPos::Center, VPos::Center)),
                 ))?;
             }
             for (r, lines) in captions.iter().enumerate() {
@@ -249,23 +211,15 @@ pub fn image_grid(
             for p in &placed {
                 let img = &rows[p.row].images[p.index];
                 let (x0, y0) = (p.x as i32 - 1, p.y as i32 - 1);
-                let (x1, y1) = (
-                    (p.x + img.width as u32 * p.scale) as i32,
-                    (p.y + img.height as u32 * p.scale) as i32,
-                );
-                root.draw(&Rectangle::new(
-                    [(x0, y0), (x1, y1)],
-                    RGBColor(170, 170, 170).stroke_width(1),
-                ))?;
+                let (x1, y1) = ((p.x + img.width as u32 * p.scale) as i32, (p.y + img.height as u32 * p.scale) as i32);
+                root.draw(&Rectangle::new([(x0, y0), (x1, y1)], RGBColor(170, 170, 170).stroke_width(1)))?;
             }
             for (cap, cx, cy) in &img_captions {
                 if !cap.is_empty() {
                     root.draw(&Text::new(
                         cap.clone(),
                         (*cx as i32, *cy as i32 + 8),
-                        small
-                            .color(&RGBColor(70, 70, 70))
-                            .pos(Pos::new(HPos::Center, VPos::Center)),
+                        small.color(&RGBColor(70, 70, 70)).pos(Pos::new(HPos::Center, VPos::Center)),
                     ))?;
                 }
             }

@@ -205,21 +205,13 @@ pub struct Series {
 impl Series {
     /// A series from explicit x and y values.
     pub fn new(name: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Self {
-        Series {
-            name: name.into(),
-            x,
-            y,
-        }
+        Series { name: name.into(), x, y }
     }
 
     /// A series whose x values are `1, 2, ..., y.len()` (e.g. epochs).
     pub fn from_y(name: impl Into<String>, y: Vec<f64>) -> Self {
         let x = (1..=y.len()).map(|i| i as f64).collect();
-        Series {
-            name: name.into(),
-            x,
-            y,
-        }
+        Series { name: name.into(), x, y }
     }
 }
 
@@ -240,17 +232,8 @@ pub struct CurveSpec {
 
 impl CurveSpec {
     /// A spec with a title and axis labels and an automatic y range.
-    pub fn new(
-        title: impl Into<String>,
-        x_label: impl Into<String>,
-        y_label: impl Into<String>,
-    ) -> Self {
-        CurveSpec {
-            title: title.into(),
-            x_label: x_label.into(),
-            y_label: y_label.into(),
-            y_range: None,
-        }
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+        CurveSpec { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), y_range: None }
     }
 
     /// Always show at least `lo..=hi` on the y axis.

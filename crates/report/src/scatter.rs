@@ -5,8 +5,8 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::canvas::{
-    bold, draw_legend, finite_min_max, font, legend_height, padded_range, render, series_color,
-    short_num, tick_label, DrawErr, LegendMark, FAINT, INK,
+    bold, draw_legend, finite_min_max, font, legend_height, padded_range, render, series_color, short_num, tick_label,
+    DrawErr, LegendMark, FAINT, INK,
 };
 use crate::curves::prepare;
 use crate::{CurveSpec, ReportError, Series};
@@ -24,31 +24,16 @@ pub const SCATTER_SIZE: (u32, u32) = (680, 720);
 ///
 /// # Errors
 /// As [`training_curves`](crate::training_curves).
-pub fn scatter(
-    path: impl AsRef<Path>,
-    spec: &CurveSpec,
-    series: &[Series],
-) -> Result<(u32, u32), ReportError> {
+pub fn scatter(path: impl AsRef<Path>, spec: &CurveSpec, series: &[Series]) -> Result<(u32, u32), ReportError> {
     let path = path.as_ref();
     let prepared = prepare(path, series)?;
-    let all = finite_min_max(
-        prepared
-            .iter()
-            .flat_map(|p| p.points().flat_map(|(x, y)| [x, y])),
-    )
-    .ok_or_else(|| crate::canvas::no_data(path, "no finite points"))?;
+    let all = finite_min_max(prepared.iter().flat_map(|p| p.points().flat_map(|(x, y)| [x, y])))
+        .ok_or_else(|| crate::canvas::no_data(path, "no finite points"))?;
     let (lo, hi) = padded_range(path, all, spec.y_range, true)?;
 
-    let mut entries = vec![(
-        "y = x".to_string(),
-        RGBColor(110, 110, 110),
-        LegendMark::Dashed,
-    )];
+    let mut entries = vec![("y = x".to_string(), RGBColor(110, 110, 110), LegendMark::Dashed)];
     for (i, p) in prepared.iter().enumerate() {
-        let max_dev = p
-            .points()
-            .map(|(x, y)| (y - x).abs())
-            .fold(0.0f64, f64::max);
+        let max_dev = p.points().map(|(x, y)| (y - x).abs()).fold(0.0f64, f64::max);
         let mut label = format!("{} (n = {}", p.name, p.finite);
         if p.finite > 0 {
             label += &format!(", max |y−x| = {}", short_num(max_dev));

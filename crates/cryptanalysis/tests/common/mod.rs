@@ -39,12 +39,7 @@ pub fn keygen(rng: &mut impl Rng, max_cond: f64) -> Key {
 }
 
 pub fn mul(a: &[f64; 4], b: &[f64; 4]) -> [f64; 4] {
-    [
-        a[0] * b[0] + a[1] * b[2],
-        a[0] * b[1] + a[1] * b[3],
-        a[2] * b[0] + a[3] * b[2],
-        a[2] * b[1] + a[3] * b[3],
-    ]
+    [a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3], a[2] * b[0] + a[3] * b[2], a[2] * b[1] + a[3] * b[3]]
 }
 
 impl Key {
@@ -58,9 +53,7 @@ impl Key {
         ms.iter().zip(rs).flat_map(|(m, r)| self.encrypt1(*m, *r)).collect()
     }
     pub fn decrypt(&self, cts: &[f64]) -> Vec<f64> {
-        cts.chunks_exact(4)
-            .map(|c| mul(&mul(&self.si, &[c[0], c[1], c[2], c[3]]), &self.s)[0])
-            .collect()
+        cts.chunks_exact(4).map(|c| mul(&mul(&self.si, &[c[0], c[1], c[2], c[3]]), &self.s)[0]).collect()
     }
 }
 

@@ -11,18 +11,16 @@ use rand_chacha::ChaCha20Rng;
 
 /// A deterministic proptest config: fixed seed, no failure files, `cases` cases.
 pub fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        rng_seed: RngSeed::Fixed(0x6d6f_7265),
-        failure_persistence: None,
-        ..Config::default()
-    }
+    Config { cases, rng_seed: RngSeed::Fixed(0x6d6f_7265), failure_persistence: None, ..Config::default() }
 }
 
 /// A key drawn from a seeded ChaCha20 stream.
 pub fn key(seed: u64, max_condition: f64, r: RDistribution) -> SecretKey {
-    SecretKey::generate_with_rng(KeyParams { max_condition, r, ..KeyParams::default() }, &mut ChaCha20Rng::seed_from_u64(seed))
-        .expect("key generation")
+    SecretKey::generate_with_rng(
+        KeyParams { max_condition, r, ..KeyParams::default() },
+        &mut ChaCha20Rng::seed_from_u64(seed),
+    )
+    .expect("key generation")
 }
 
 /// Uniform r with magnitudes up to `scale`, bounded away from 0 (so inverses exist):

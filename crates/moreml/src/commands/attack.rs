@@ -10,9 +10,10 @@ use clap::{Args, ValueEnum};
 use moreml_cipher::format::{self, CipherFile, Kind, PlainFile};
 use moreml_cipher::{Float, PlainTensor, WireCiphertext};
 use moreml_cryptanalysis::{
-    add_relative_noise, eigen_attack, eigenvalues, fraction_exact_on_grid, fraction_recovered, known_pair, known_plaintext,
-    linear_ciphertext_only, linear_known_pair, predicted_eigen_success, shared_eigen_detailed, Attack, AtomPrior, AttackOutcome,
-    EigenReference, Histogram, ImageScorer, Prior, QuantizedPrior, StreamScorer, UniformPrior,
+    add_relative_noise, eigen_attack, eigenvalues, fraction_exact_on_grid, fraction_recovered, known_pair,
+    known_plaintext, linear_ciphertext_only, linear_known_pair, predicted_eigen_success, shared_eigen_detailed,
+    AtomPrior, Attack, AttackOutcome, EigenReference, Histogram, ImageScorer, Prior, QuantizedPrior, StreamScorer,
+    UniformPrior,
 };
 use moreml_more::{KeyParams, RDistribution, SecretKey};
 use rand::{Rng, SeedableRng};
@@ -220,7 +221,12 @@ fn pool_of<T: Float>(tensors: &[(String, WireCiphertext<T>)], opts: &ModelOpts) 
     for (name, t) in tensors {
         let start = cts.len() / 4;
         cts.extend(t.raw().iter().map(|x| x.f64()));
-        segments.push(Segment { name: name.clone(), shape: t.shape().to_vec(), range: start..start + t.numel(), image: image_shape(t.shape(), opts) });
+        segments.push(Segment {
+            name: name.clone(),
+            shape: t.shape().to_vec(),
+            range: start..start + t.numel(),
+            image: image_shape(t.shape(), opts),
+        });
     }
     Pool { cts, segments }
 }
@@ -262,7 +268,11 @@ impl StreamScorer for PoolScorer {
             sum += v * seg.len() as f64;
             n += seg.len();
         }
-        if n == 0 { 0.0 } else { sum / n as f64 }
+        if n == 0 {
+            0.0
+        } else {
+            sum / n as f64
+        }
     }
 }
 
@@ -293,7 +303,12 @@ fn eigen_noise(pool: &Pool) -> f64 {
     let any = moreml_cryptanalysis::PriorScorer(UniformPrior { low: -1.0, high: 1.0 });
     match shared_eigen_detailed(&pool.cts, EigenReference::Pooled, &any) {
         Ok(e) => {
-            let abs: Vec<f64> = e.residual.iter().zip(e.streams[0].iter().zip(&e.streams[1])).map(|(r, (a, b))| r * (a.abs() + b.abs())).collect();
+            let abs: Vec<f64> = e
+                .residual
+                .iter()
+                .zip(e.streams[0].iter().zip(&e.streams[1]))
+                .map(|(r, (a, b))| r * (a.abs() + b.abs()))
+                .collect();
             let max = abs.iter().cloned().fold(0.0, f64::max);
             // measured on f32 files: max eigenvalue error ~ half the max off-diagonal size
             (4.0 * quantile(abs, 0.99)).max(1.5 * max).max(floor)
@@ -319,11 +334,18 @@ fn eigen_priors(pool: &Pool, opts: &ModelOpts, public: Option<&[f64]>) -> Result
                 .count();
             (tol < step / 20.0 && on as f64 >= 0.9 * (pool.cts.len() / 4) as f64).then_some(step)
         }
-        s => Some(s.parse::<f64>().ok().filter(|x| *x > 0.0).with_context(|| format!("--grid must be auto, none or a positive step, got '{s}'"))?),
+        s => Some(
+            s.parse::<f64>()
+                .ok()
+                .filter(|x| *x > 0.0)
+                .with_context(|| format!("--grid must be auto, none or a positive step, got '{s}'"))?,
+        ),
     };
     if let Some(step) = grid {
         if tol >= 0.5 * step {
-            bail!("--grid {step}: the ciphertexts' noise ({tol:.2e}) is larger than half the grid step; use --grid none");
+            bail!(
+                "--grid {step}: the ciphertexts' noise ({tol:.2e}) is larger than half the grid step; use --grid none"
+            );
         }
     }
     let (base, base_desc): (DynPrior, String) = match public {
@@ -355,7 +377,13 @@ fn eigen_priors(pool: &Pool, opts: &ModelOpts, public: Option<&[f64]>) -> Result
             format!("uniform on [{}, {}]", opts.r_range.0, opts.r_range.1),
         ),
     };
-    Ok(EigenPriors { p_m, p_r, tol, grid, description: format!("p_m: {m_desc}; p_r: {r_desc}; eigenvalue tolerance {tol:.2e}") })
+    Ok(EigenPriors {
+        p_m,
+        p_r,
+        tol,
+        grid,
+        description: format!("p_m: {m_desc}; p_r: {r_desc}; eigenvalue tolerance {tol:.2e}"),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,7 +427,10 @@ fn read_plain_f64(path: &Path) -> Result<Tensors> {
         bail!("{} is a ciphertext file; --known takes the known PLAINTEXTS as a plaintext file (see `moreml attack --help`)", path.display());
     }
     fn conv<T: Float>(f: PlainFile<T>) -> Tensors {
-        f.tensors.into_iter().map(|(n, t)| (n, moreml_cipher::Domain::shape(&t).to_vec(), t.values().iter().map(|x| x.f64()).collect())).collect()
+        f.tensors
+            .into_iter()
+            .map(|(n, t)| (n, moreml_cipher::Domain::shape(&t).to_vec(), t.values().iter().map(|x| x.f64()).collect()))
+            .collect()
     }
     Ok(match info.dtype {
         "f64" => conv(format::read_plain::<f64>(path)?),
@@ -413,7 +444,13 @@ fn read_cipher_f64(path: &Path) -> Result<(String, Tensors)> {
         bail!("{} is a plaintext file, not a ciphertext file", path.display());
     }
     fn conv<T: Float>(f: CipherFile<T>) -> (String, Tensors) {
-        (f.key.key_id.clone(), f.tensors.into_iter().map(|(n, t)| (n, t.shape().to_vec(), t.raw().iter().map(|x| x.f64()).collect())).collect())
+        (
+            f.key.key_id.clone(),
+            f.tensors
+                .into_iter()
+                .map(|(n, t)| (n, t.shape().to_vec(), t.raw().iter().map(|x| x.f64()).collect()))
+                .collect(),
+        )
     }
     Ok(match info.dtype {
         "f64" => conv(format::read_cipher::<f64>(path)?),
@@ -426,7 +463,8 @@ fn load_known(a: &AttackArgs, key_id: &str, pool: &Pool) -> Result<Option<KnownP
     let plain = read_plain_f64(path).with_context(|| format!("cannot read --known {}", path.display()))?;
     let external = match &a.known_ciphertexts {
         Some(p) => {
-            let (kid, t) = read_cipher_f64(p).with_context(|| format!("cannot read --known-ciphertexts {}", p.display()))?;
+            let (kid, t) =
+                read_cipher_f64(p).with_context(|| format!("cannot read --known-ciphertexts {}", p.display()))?;
             if kid != key_id {
                 bail!("--known-ciphertexts {} is under key {kid} but --input is under key {key_id}; known pairs must be under the attacked key", p.display());
             }
@@ -439,10 +477,17 @@ fn load_known(a: &AttackArgs, key_id: &str, pool: &Pool) -> Result<Option<KnownP
         let cts: &[f64] = match &external {
             Some(t) => {
                 let Some((_, _, c)) = t.iter().find(|(n, _, _)| n == name) else {
-                    bail!("--known has tensor '{name}' but --known-ciphertexts has none of that name (it has: {})", t.iter().map(|x| x.0.as_str()).collect::<Vec<_>>().join(", "));
+                    bail!(
+                        "--known has tensor '{name}' but --known-ciphertexts has none of that name (it has: {})",
+                        t.iter().map(|x| x.0.as_str()).collect::<Vec<_>>().join(", ")
+                    );
                 };
                 if c.len() != 4 * values.len() {
-                    bail!("known tensor '{name}' has {} values but its ciphertext tensor has {}", values.len(), c.len() / 4);
+                    bail!(
+                        "known tensor '{name}' has {} values but its ciphertext tensor has {}",
+                        values.len(),
+                        c.len() / 4
+                    );
                 }
                 c
             }
@@ -522,7 +567,10 @@ fn attack_of(m: Method) -> Attack {
 pub fn attack(a: &AttackArgs) -> Result<()> {
     let info = format::read_info(&a.input).with_context(|| format!("cannot read --input {}", a.input.display()))?;
     if info.kind != Kind::Ciphertext {
-        bail!("--input {} is a plaintext file; `moreml attack` recovers plaintexts from a ciphertext file", a.input.display());
+        bail!(
+            "--input {} is a plaintext file; `moreml attack` recovers plaintexts from a ciphertext file",
+            a.input.display()
+        );
     }
     super::with_dtype!(info.dtype, attack_as(a))
 }
@@ -540,14 +588,21 @@ fn attack_as<T: Float>(a: &AttackArgs) -> Result<()> {
     }
     let scorer = PoolScorer::new(&pool.segments, a.model.data_range);
     let public = match &a.public_samples {
-        Some(p) => Some(read_plain_f64(p).with_context(|| format!("cannot read --public-samples {}", p.display()))?.into_iter().flat_map(|t| t.2).collect::<Vec<_>>()),
+        Some(p) => Some(
+            read_plain_f64(p)
+                .with_context(|| format!("cannot read --public-samples {}", p.display()))?
+                .into_iter()
+                .flat_map(|t| t.2)
+                .collect::<Vec<_>>(),
+        ),
         None => None,
     };
     let priors = if a.method == Method::Eigen { Some(eigen_priors(&pool, &a.model, public.as_deref())?) } else { None };
     let pairs_used = if matches!(a.method, Method::Eigen | Method::SharedEigen) { None } else { pairs.as_ref() };
     let inp = Inputs { pairs: pairs_used, scorer: &scorer, priors: priors.as_ref() };
     let t1 = Instant::now();
-    let out = run_method(a.method, &pool.cts, &inp).with_context(|| format!("attack {} on {} failed", attack_of(a.method).name(), a.input.display()))?;
+    let out = run_method(a.method, &pool.cts, &inp)
+        .with_context(|| format!("attack {} on {} failed", attack_of(a.method).name(), a.input.display()))?;
     let attack_secs = t1.elapsed().as_secs_f64();
     let mut tensors = Vec::with_capacity(pool.segments.len());
     for s in &pool.segments {
@@ -555,7 +610,10 @@ fn attack_as<T: Float>(a: &AttackArgs) -> Result<()> {
         tensors.push((s.name.clone(), PlainTensor::from_vec(&s.shape, v)?));
     }
     let mut extra = file.extra.clone();
-    extra.insert("moreml.recovered_by".into(), format!("moreml attack --method {} (no key)", attack_of(a.method).name()));
+    extra.insert(
+        "moreml.recovered_by".into(),
+        format!("moreml attack --method {} (no key)", attack_of(a.method).name()),
+    );
     format::write_plain(&a.output, &PlainFile { tensors, extra })?;
     let scorer_desc = match a.method {
         Method::SharedEigen => format!(" Data scorer: {}.", scorer.describe()),
@@ -604,7 +662,8 @@ fn load_data(a: &SecurityReportArgs, rng: &mut impl Rng) -> Result<DataSet> {
     let n = a.images.max(2);
     match moreml_datasets::resolve_mnist_dir(a.data_dir.as_deref()) {
         Ok(dir) => {
-            let m = moreml_datasets::Mnist::load(&dir).with_context(|| format!("cannot load MNIST from {}", dir.display()))?;
+            let m = moreml_datasets::Mnist::load(&dir)
+                .with_context(|| format!("cannot load MNIST from {}", dir.display()))?;
             let m = m.subset(10_000, n);
             let images: Vec<f64> = m.test_images_normalized::<f64>();
             Ok(DataSet {
@@ -656,8 +715,12 @@ fn errs(rec: &[f64], truth: &[f64], rel_tol: f64) -> Errs {
 
 fn errs_json(e: Option<Errs>) -> Value {
     match e {
-        Some(e) => json!({"fraction_recovered": e.frac, "fraction_exact_on_grid": e.grid, "max_abs_error": e.max_abs, "rms_error": e.rms}),
-        None => json!({"fraction_recovered": null, "fraction_exact_on_grid": null, "max_abs_error": null, "rms_error": null}),
+        Some(e) => {
+            json!({"fraction_recovered": e.frac, "fraction_exact_on_grid": e.grid, "max_abs_error": e.max_abs, "rms_error": e.rms})
+        }
+        None => {
+            json!({"fraction_recovered": null, "fraction_exact_on_grid": null, "max_abs_error": null, "rms_error": null})
+        }
     }
 }
 
@@ -741,7 +804,14 @@ fn to_wire<T: Float>(cts: &[f64], n: usize) -> Result<WireCiphertext<T>> {
 type NoisePics = Vec<(f64, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)>;
 
 #[allow(clippy::type_complexity)]
-fn attack_row<T: Float>(data: &DataSet, params: KeyParams, label: &str, a: &SecurityReportArgs, rng: &mut rand_chacha::ChaCha20Rng, with_noise: bool) -> Result<(Value, Vec<f64>, Vec<f64>, Vec<f64>, Vec<Value>, NoisePics)> {
+fn attack_row<T: Float>(
+    data: &DataSet,
+    params: KeyParams,
+    label: &str,
+    a: &SecurityReportArgs,
+    rng: &mut rand_chacha::ChaCha20Rng,
+    with_noise: bool,
+) -> Result<(Value, Vec<f64>, Vec<f64>, Vec<f64>, Vec<Value>, NoisePics)> {
     let key = SecretKey::generate_with_rng(params, rng)?;
     let shape = [data.n, data.h, data.w];
     let plain = PlainTensor::<T>::from_vec(&shape, data.images.iter().map(|x| T::of(*x)).collect())?;
@@ -753,9 +823,19 @@ fn attack_row<T: Float>(data: &DataSet, params: KeyParams, label: &str, a: &Secu
     // Kerckhoffs: the attacker knows the scheme and its r parameters (not the key).
     let (r_dist, r_jitter, r_range) = match params.r {
         RDistribution::Uniform { low, high } => (RGuess::Uniform, 0.01, (low, high)),
-        RDistribution::Empirical { jitter } | RDistribution::Record { jitter } => (RGuess::Empirical, jitter, (0.5, 1.5)),
+        RDistribution::Empirical { jitter } | RDistribution::Record { jitter } => {
+            (RGuess::Empirical, jitter, (0.5, 1.5))
+        }
     };
-    let opts = ModelOpts { image: Some((data.h, data.w)), no_image: false, data_range: (0.0, 1.0), r_dist, r_jitter, r_range, grid: "auto".into() };
+    let opts = ModelOpts {
+        image: Some((data.h, data.w)),
+        no_image: false,
+        data_range: (0.0, 1.0),
+        r_dist,
+        r_jitter,
+        r_range,
+        grid: "auto".into(),
+    };
     let pool = pool_of(&[("images".to_string(), wire.clone())], &opts);
     let scorer = PoolScorer::new(&pool.segments, opts.data_range);
     // The attacker knows the first image (e.g. a public example that was in the data set).
@@ -766,7 +846,13 @@ fn attack_row<T: Float>(data: &DataSet, params: KeyParams, label: &str, a: &Secu
     let priors = eigen_priors(&pool, &opts, Some(&data.public))?;
     let predicted = predicted_eigen_success(&priors.p_m, &priors.p_r, 200_000, 11)?;
     let runs = run_all(&pool.cts, Some(&one), &scorer, &priors);
-    let find = |m: Method| runs.iter().filter_map(|r| r.as_ref().ok()).find(|r| r.method == m).map(|r| r.outcome.recovered.clone()).unwrap_or_else(|| vec![f64::NAN; truth.len()]);
+    let find = |m: Method| {
+        runs.iter()
+            .filter_map(|r| r.as_ref().ok())
+            .find(|r| r.method == m)
+            .map(|r| r.outcome.recovered.clone())
+            .unwrap_or_else(|| vec![f64::NAN; truth.len()])
+    };
     let (e_rec, d_rec) = (find(Method::SharedEigen), find(Method::Eigen));
     let mut noise_rows = Vec::new();
     let mut noise_pics = Vec::new();
@@ -777,10 +863,20 @@ fn attack_row<T: Float>(data: &DataSet, params: KeyParams, label: &str, a: &Secu
             let noisy_pool = pool_of(&[("images".to_string(), noisy_t.clone())], &opts);
             let honest_n: Vec<f64> = key.decrypt_unchecked(&noisy_t).values.values().iter().map(|x| x.f64()).collect();
             let known_idx = pairs.m.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).map(|x| x.0).unwrap_or(0);
-            let one_n = KnownPairs { m: vec![pairs.m[known_idx]], cts: noisy_pool.cts[4 * known_idx..4 * known_idx + 4].to_vec() };
+            let one_n = KnownPairs {
+                m: vec![pairs.m[known_idx]],
+                cts: noisy_pool.cts[4 * known_idx..4 * known_idx + 4].to_vec(),
+            };
             let pr = eigen_priors(&noisy_pool, &opts, Some(&data.public))?;
             let runs_n = run_all(&noisy_pool.cts, Some(&one_n), &scorer, &pr);
-            let pick = |m: Method| runs_n.iter().filter_map(|r| r.as_ref().ok()).find(|r| r.method == m).map(|r| r.outcome.recovered[..px].to_vec()).unwrap_or_else(|| vec![f64::NAN; px]);
+            let pick = |m: Method| {
+                runs_n
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .find(|r| r.method == m)
+                    .map(|r| r.outcome.recovered[..px].to_vec())
+                    .unwrap_or_else(|| vec![f64::NAN; px])
+            };
             let view: Vec<f64> = noisy_pool.cts[..4 * px].chunks_exact(4).map(|c| c[0]).collect();
             noise_pics.push((sigma, view, honest_n[..px].to_vec(), pick(Method::SharedEigen), pick(Method::Eigen)));
             noise_rows.push(json!({
@@ -808,13 +904,27 @@ fn attack_row<T: Float>(data: &DataSet, params: KeyParams, label: &str, a: &Secu
     Ok((row, server, e_rec, d_rec, noise_rows, noise_pics))
 }
 
-fn model_section<T: Float>(path: &Path, a: &SecurityReportArgs, data: &DataSet, rng: &mut rand_chacha::ChaCha20Rng) -> Result<Value> {
+fn model_section<T: Float>(
+    path: &Path,
+    a: &SecurityReportArgs,
+    data: &DataSet,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> Result<Value> {
     let file = format::read_cipher::<T>(path).with_context(|| format!("cannot read --model {}", path.display()))?;
-    let opts = ModelOpts { image: None, no_image: true, data_range: (-1e3, 1e3), r_dist: RGuess::Empirical, r_jitter: 0.01, r_range: (0.5, 1.5), grid: "none".into() };
+    let opts = ModelOpts {
+        image: None,
+        no_image: true,
+        data_range: (-1e3, 1e3),
+        r_dist: RGuess::Empirical,
+        r_jitter: 0.01,
+        r_range: (0.5, 1.5),
+        grid: "none".into(),
+    };
     let key = match &a.model_key {
         Some(k) => {
             let key = load_key(k)?;
-            key.check_tag(&file.key).with_context(|| format!("--model-key does not match --model {}", path.display()))?;
+            key.check_tag(&file.key)
+                .with_context(|| format!("--model-key does not match --model {}", path.display()))?;
             Some(key)
         }
         None => None,
@@ -824,7 +934,12 @@ fn model_section<T: Float>(path: &Path, a: &SecurityReportArgs, data: &DataSet, 
     if n_model == 0 {
         bail!("--model {} holds no ciphertexts", path.display());
     }
-    let truth: Option<Vec<f64>> = key.as_ref().map(|k| file.tensors.iter().flat_map(|(_, t)| k.decrypt_unchecked(t).values.values().iter().map(|x| x.f64()).collect::<Vec<_>>()).collect());
+    let truth: Option<Vec<f64>> = key.as_ref().map(|k| {
+        file.tensors
+            .iter()
+            .flat_map(|(_, t)| k.decrypt_unchecked(t).values.values().iter().map(|x| x.f64()).collect::<Vec<_>>())
+            .collect()
+    });
     // With the key, simulate what the training server also holds: the training images encrypted
     // under the same key. They give the image scorer (E, A) and a known pair (B, C, A).
     let mut pairs = None;
@@ -832,13 +947,22 @@ fn model_section<T: Float>(path: &Path, a: &SecurityReportArgs, data: &DataSet, 
     if let Some(k) = &key {
         let m = data.n.min(100);
         let px = data.h * data.w;
-        let imgs = PlainTensor::<T>::from_vec(&[m, data.h, data.w], data.images[..m * px].iter().map(|x| T::of(*x)).collect())?;
+        let imgs = PlainTensor::<T>::from_vec(
+            &[m, data.h, data.w],
+            data.images[..m * px].iter().map(|x| T::of(*x)).collect(),
+        )?;
         let w = k.encrypt_with_rng(&imgs, rng)?;
         let img_cts: Vec<f64> = w.raw().iter().map(|x| x.f64()).collect();
-        let kp = KnownPairs { m: imgs.values()[..px].iter().map(|x| x.f64()).collect(), cts: img_cts[..4 * px].to_vec() };
+        let kp =
+            KnownPairs { m: imgs.values()[..px].iter().map(|x| x.f64()).collect(), cts: img_cts[..4 * px].to_vec() };
         let (bm, bc) = kp.best();
         pairs = Some(KnownPairs { m: vec![bm], cts: bc.to_vec() });
-        pool.segments.push(Segment { name: "same-key images".into(), shape: vec![m, data.h, data.w], range: n_model..n_model + m * px, image: Some((data.h, data.w)) });
+        pool.segments.push(Segment {
+            name: "same-key images".into(),
+            shape: vec![m, data.h, data.w],
+            range: n_model..n_model + m * px,
+            image: Some((data.h, data.w)),
+        });
         pool.cts.extend(img_cts);
         same_key_images = m;
     }
@@ -855,7 +979,10 @@ fn model_section<T: Float>(path: &Path, a: &SecurityReportArgs, data: &DataSet, 
     for x in &ok {
         for y in &ok {
             if x.label < y.label {
-                agreement.insert(format!("{} vs {}", x.label, y.label), json!(fraction_recovered(&x.outcome.recovered, &y.outcome.recovered, a.rel_tol)));
+                agreement.insert(
+                    format!("{} vs {}", x.label, y.label),
+                    json!(fraction_recovered(&x.outcome.recovered, &y.outcome.recovered, a.rel_tol)),
+                );
             }
         }
     }
@@ -897,14 +1024,24 @@ fn security_report_as<T: Float>(a: &SecurityReportArgs) -> Result<()> {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let steps = 4 + a.model.is_some() as u64;
     let bar = indicatif::ProgressBar::new(steps).with_style(
-        indicatif::ProgressStyle::with_template("{spinner} security report [{bar:30}] {pos}/{len} {msg} ({elapsed})").expect("valid template").progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{spinner} security report [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_message("loading data");
     let data = load_data(a, &mut rng)?;
     bar.inc(1);
     let rows_spec = [
-        ("empirical r (library default)", KeyParams { r: RDistribution::Empirical { jitter: 0.01 }, ..KeyParams::default() }, true),
-        ("uniform r U(0.5, 1.5)", KeyParams { r: RDistribution::Uniform { low: 0.5, high: 1.5 }, ..KeyParams::default() }, false),
+        (
+            "empirical r (library default)",
+            KeyParams { r: RDistribution::Empirical { jitter: 0.01 }, ..KeyParams::default() },
+            true,
+        ),
+        (
+            "uniform r U(0.5, 1.5)",
+            KeyParams { r: RDistribution::Uniform { low: 0.5, high: 1.5 }, ..KeyParams::default() },
+            false,
+        ),
     ];
     let mut rows = Vec::new();
     let mut noise = Vec::new();
@@ -922,7 +1059,11 @@ fn security_report_as<T: Float>(a: &SecurityReportArgs) -> Result<()> {
     let model = match (&a.model, model_dtype) {
         (Some(p), Some(dt)) => {
             bar.set_message("attacking the model");
-            let v = if dt == "f64" { model_section::<f64>(p, a, &data, &mut rng)? } else { model_section::<f32>(p, a, &data, &mut rng)? };
+            let v = if dt == "f64" {
+                model_section::<f64>(p, a, &data, &mut rng)?
+            } else {
+                model_section::<f32>(p, a, &data, &mut rng)?
+            };
             bar.inc(1);
             v
         }
@@ -958,8 +1099,24 @@ fn security_report_as<T: Float>(a: &SecurityReportArgs) -> Result<()> {
     format::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes(), None)?;
     eprintln!("security report: {} ({}), {:.1} s", path.display(), data.name, t0.elapsed().as_secs_f64());
     for row in report["rows"].as_array().into_iter().flatten() {
-        let parts: Vec<String> = row["attacks"].as_array().into_iter().flatten().map(|x| format!("{} {:.4}", x["attack"].as_str().unwrap_or("?"), x["fraction_recovered"].as_f64().unwrap_or(f64::NAN))).collect();
-        eprintln!("  {}: honest {:.4} | {}", row["row"].as_str().unwrap_or(""), row["honest_decryption"]["fraction_recovered"].as_f64().unwrap_or(f64::NAN), parts.join(", "));
+        let parts: Vec<String> = row["attacks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| {
+                format!(
+                    "{} {:.4}",
+                    x["attack"].as_str().unwrap_or("?"),
+                    x["fraction_recovered"].as_f64().unwrap_or(f64::NAN)
+                )
+            })
+            .collect();
+        eprintln!(
+            "  {}: honest {:.4} | {}",
+            row["row"].as_str().unwrap_or(""),
+            row["honest_decryption"]["fraction_recovered"].as_f64().unwrap_or(f64::NAN),
+            parts.join(", ")
+        );
     }
     Ok(())
 }
@@ -970,10 +1127,15 @@ fn draw(a: &SecurityReportArgs, data: &DataSet, pictures: &[Picture], noise: &No
     let px = h * w;
     let mut written = Vec::new();
     for (k, (label, server, e, d)) in pictures.iter().enumerate() {
-        let img = |v: &[f64], i: usize, cap: &str| GrayImage::new(w, h, v[i * px..(i + 1) * px].to_vec()).with_caption(cap);
+        let img =
+            |v: &[f64], i: usize, cap: &str| GrayImage::new(w, h, v[i * px..(i + 1) * px].to_vec()).with_caption(cap);
         let rows: Vec<ImageRow> = (0..data.n.min(6))
             .map(|i| {
-                let cap = if data.synthetic { format!("synthetic #{i}") } else { format!("test #{i} (label {})", data.labels[i]) };
+                let cap = if data.synthetic {
+                    format!("synthetic #{i}")
+                } else {
+                    format!("test #{i} (label {})", data.labels[i])
+                };
                 ImageRow::new(
                     cap,
                     vec![
@@ -986,7 +1148,11 @@ fn draw(a: &SecurityReportArgs, data: &DataSet, pictures: &[Picture], noise: &No
             })
             .collect();
         let name = format!("recovered_{}.png", if k == 0 { "empirical_r" } else { "uniform_r" });
-        image_grid(a.out.join(&name), &format!("No key: {label}{}", if data.synthetic { " (synthetic data)" } else { "" }), &rows)?;
+        image_grid(
+            a.out.join(&name),
+            &format!("No key: {label}{}", if data.synthetic { " (synthetic data)" } else { "" }),
+            &rows,
+        )?;
         written.push(name);
     }
     if !noise.is_empty() {
@@ -1006,7 +1172,11 @@ fn draw(a: &SecurityReportArgs, data: &DataSet, pictures: &[Picture], noise: &No
                 )
             })
             .collect();
-        image_grid(a.out.join("noise.png"), "Noise does not help: attacks vs honest decryption (empirical-r key)", &rows)?;
+        image_grid(
+            a.out.join("noise.png"),
+            "Noise does not help: attacks vs honest decryption (empirical-r key)",
+            &rows,
+        )?;
         written.push("noise.png".into());
     }
     Ok(written)

@@ -90,7 +90,8 @@ fn gemm_ratio<T: Float>(key: &SecretKey, n: usize, reps: usize, rng: &mut ChaCha
 pub fn bench(a: &BenchArgs) -> Result<()> {
     let BenchWhat::Core = a.what;
     let key = SecretKey::generate(KeyParams::default())?;
-    let uniform = SecretKey::generate(KeyParams { r: RDistribution::Uniform { low: 0.5, high: 1.5 }, ..KeyParams::default() })?;
+    let uniform =
+        SecretKey::generate(KeyParams { r: RDistribution::Uniform { low: 0.5, high: 1.5 }, ..KeyParams::default() })?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     println!(
         "moreml bench core: {} threads, flush-to-zero {}",

@@ -41,7 +41,11 @@ pub fn encrypt(a: &CryptArgs) -> Result<()> {
     let key = load_key(&a.key)?;
     let info = format::read_info(&a.input)?;
     if info.kind == Kind::Ciphertext {
-        bail!("{} is already a ciphertext file (key {})", a.input.display(), info.key.map(|k| k.key_id).unwrap_or_default());
+        bail!(
+            "{} is already a ciphertext file (key {})",
+            a.input.display(),
+            info.key.map(|k| k.key_id).unwrap_or_default()
+        );
     }
     with_dtype!(info.dtype, encrypt_as(&key, a))
 }
@@ -67,7 +71,9 @@ pub fn decrypt(a: &CryptArgs) -> Result<()> {
     let key = load_key(&a.key)?;
     let info = format::read_info(&a.input)?;
     match (&info.kind, &info.key) {
-        (Kind::Ciphertext, Some(tag)) => key.check_tag(tag).with_context(|| format!("cannot decrypt {}", a.input.display()))?,
+        (Kind::Ciphertext, Some(tag)) => {
+            key.check_tag(tag).with_context(|| format!("cannot decrypt {}", a.input.display()))?
+        }
         _ => bail!("{} is not a ciphertext file; nothing to decrypt", a.input.display()),
     }
     with_dtype!(info.dtype, decrypt_as(&key, a))
@@ -75,9 +81,8 @@ pub fn decrypt(a: &CryptArgs) -> Result<()> {
 
 fn decrypt_as<T: Float>(key: &SecretKey, a: &CryptArgs) -> Result<()> {
     let cipher = format::read_cipher::<T>(&a.input)?;
-    let (plain, residual) = key
-        .decrypt_file(&cipher)
-        .with_context(|| format!("cannot decrypt {}", a.input.display()))?;
+    let (plain, residual) =
+        key.decrypt_file(&cipher).with_context(|| format!("cannot decrypt {}", a.input.display()))?;
     format::write_plain(&a.output, &plain)?;
     eprintln!(
         "decrypted {} tensor(s) -> {} (largest integrity residual {residual:.2e}, accepted up to {:.1e})",

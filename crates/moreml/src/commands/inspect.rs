@@ -11,11 +11,8 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
         Kind::Ciphertext => "ciphertext (MORE 2x2, real)",
     };
     if a.json {
-        let tensors: Vec<_> = info
-            .entries
-            .iter()
-            .map(|e| serde_json::json!({"name": e.name, "shape": e.shape}))
-            .collect();
+        let tensors: Vec<_> =
+            info.entries.iter().map(|e| serde_json::json!({"name": e.name, "shape": e.shape})).collect();
         let v = serde_json::json!({
             "path": a.input,
             "kind": kind,

@@ -97,7 +97,12 @@ pub fn mnist(a: &MnistArgs) -> Result<()> {
 
 /// Encrypts `[n, k]` records chunk by chunk (bounded memory) into server coordinates;
 /// `targets` selects the key's r distribution for labels.
-pub fn encrypt_records<T: Float>(key: &SecretKey, x: &PlainTensor<T>, what: &str, targets: bool) -> Result<CipherTensor<T>> {
+pub fn encrypt_records<T: Float>(
+    key: &SecretKey,
+    x: &PlainTensor<T>,
+    what: &str,
+    targets: bool,
+) -> Result<CipherTensor<T>> {
     let n = x.shape()[0];
     let chunk = 4096;
     let bar = learner::progress(n as u64, format!("encrypting {what}"));
@@ -323,17 +328,34 @@ fn figures<T: Float>(
     for (&l, &p) in labels.iter().zip(enc_pred) {
         counts[l as usize][p] += 1;
     }
-    report::confusion_matrix(out.join("confusion_matrix.png"), "Encrypted model (decrypted predictions)", &counts, &[])?;
+    report::confusion_matrix(
+        out.join("confusion_matrix.png"),
+        "Encrypted model (decrypted predictions)",
+        &counts,
+        &[],
+    )?;
     // A few digits next to what the server holds for them.
     let k = 8.min(labels.len());
     let idx: Vec<usize> = (0..k).collect();
     let digits = x_test.gather_rows(&idx);
     let wire = key.encrypt(&digits)?;
     let img = |v: Vec<f64>, cap: String| report::GrayImage::new(28, 28, v).with_caption(cap);
-    let originals = (0..k).map(|i| img(digits.values()[i * 784..(i + 1) * 784].iter().map(|v| v.f64()).collect(), format!("label {}", labels[i]))).collect();
+    let originals = (0..k)
+        .map(|i| {
+            img(
+                digits.values()[i * 784..(i + 1) * 784].iter().map(|v| v.f64()).collect(),
+                format!("label {}", labels[i]),
+            )
+        })
+        .collect();
     let planes = |entry: usize| {
         (0..k)
-            .map(|i| img((0..784).map(|p| wire.raw()[4 * (i * 784 + p) + entry].f64()).collect(), format!("C[{}][{}]", entry / 2, entry % 2)))
+            .map(|i| {
+                img(
+                    (0..784).map(|p| wire.raw()[4 * (i * 784 + p) + entry].f64()).collect(),
+                    format!("C[{}][{}]", entry / 2, entry % 2),
+                )
+            })
             .collect()
     };
     report::image_grid(

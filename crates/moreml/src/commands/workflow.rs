@@ -281,7 +281,11 @@ fn predict_as<T: Float>(a: &PredictArgs, kind: Kind) -> Result<()> {
             key.ensure_same(&file.key, &format!("{} vs model {}", a.input.display(), a.model.display()))?;
             let x = CipherTensor::from_wire_tagged(file.get(IMAGES, &a.input)?, &file.key, IMAGES)?;
             let y = model.predict(&x, a.batch)?;
-            let out = CipherFile { key: key.clone(), tensors: vec![(PREDICTIONS.into(), y.to_wire(&key.basis))], extra: BTreeMap::new() };
+            let out = CipherFile {
+                key: key.clone(),
+                tensors: vec![(PREDICTIONS.into(), y.to_wire(&key.basis))],
+                extra: BTreeMap::new(),
+            };
             format::write_cipher(&a.output, &out)?;
             eprintln!("wrote {} encrypted predictions to {}", x.shape()[0], a.output.display());
         }
@@ -290,7 +294,10 @@ fn predict_as<T: Float>(a: &PredictArgs, kind: Kind) -> Result<()> {
             let file = format::read_plain::<T>(&a.input)?;
             let x = file.get(IMAGES, &a.input)?;
             let y = model.predict(x, a.batch)?;
-            format::write_plain(&a.output, &PlainFile { tensors: vec![(PREDICTIONS.into(), y)], extra: BTreeMap::new() })?;
+            format::write_plain(
+                &a.output,
+                &PlainFile { tensors: vec![(PREDICTIONS.into(), y)], extra: BTreeMap::new() },
+            )?;
             eprintln!("wrote {} predictions to {}", x.shape()[0], a.output.display());
         }
     }
