@@ -110,6 +110,7 @@ impl<T: Float> CipherTensor<T> {
 
 impl<T: Float> Domain for CipherTensor<T> {
     type Scalar = T;
+    type Wide = CipherTensor<f64>;
     const PLANES: usize = 2;
     const NAME: &'static str = "cipher";
     storage_plumbing!();

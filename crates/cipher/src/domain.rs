@@ -33,6 +33,9 @@ use crate::{Float, Result};
 pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
     /// The real scalar the domain computes in.
     type Scalar: Float;
+    /// The same domain computing in `f64`: headroom for the few reductions that need it
+    /// (the softmax sums of the loss, see `moreml_nn::loss`).
+    type Wide: Domain<Scalar = f64>;
     /// Coordinate planes per element (1 plaintext, 2 ciphertext).
     const PLANES: usize;
     /// `"plain"` or `"cipher"`, for logs and reports.
@@ -69,6 +72,20 @@ pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
         let mut data = values;
         data.resize(n * Self::PLANES, <Self::Scalar as num_traits::Zero>::zero());
         Ok(Self::wrap(Planes::from_vec(shape, Self::PLANES, data)?))
+    }
+
+    /// The same tensor in `f64` (exact).
+    fn widen(&self) -> Self::Wide {
+        Self::Wide::wrap(self.planes().cast::<f64>())
+    }
+    /// An `f64` tensor of this domain rounded to [`Domain::Scalar`].
+    fn narrow(wide: &Self::Wide) -> Self {
+        Self::wrap(wide.planes().cast::<Self::Scalar>())
+    }
+    /// Whether every coordinate is finite. A server sees this without the key: a ciphertext
+    /// is finite exactly when its coordinates are, so divergence is detectable server-side.
+    fn all_finite(&self) -> bool {
+        self.planes().raw().iter().all(|v| num_traits::Float::is_finite(*v))
     }
 
     /// All-zero tensor (zero is a public constant).

@@ -90,6 +90,7 @@ pub(crate) fn matmul_operands(a: &[usize], ta: bool, b: &[usize], tb: bool) -> (
 
 impl<T: Float> Domain for PlainTensor<T> {
     type Scalar = T;
+    type Wide = PlainTensor<f64>;
     const PLANES: usize = 1;
     const NAME: &'static str = "plain";
     storage_plumbing!();

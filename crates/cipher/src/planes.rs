@@ -142,6 +142,15 @@ impl<T: Float> Planes<T> {
         self.data
     }
 
+    /// The same values in another scalar type (exact when widening).
+    pub(crate) fn cast<U: Float>(&self) -> Planes<U> {
+        Planes {
+            shape: self.shape.clone(),
+            planes: self.planes,
+            data: self.data.iter().map(|v| U::of(v.f64())).collect(),
+        }
+    }
+
     /// Same data, new shape with the same number of elements.
     pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
         if numel(shape) != self.numel() {

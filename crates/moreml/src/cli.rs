@@ -46,15 +46,15 @@ pub enum Command {
     /// [owner] Decrypt every tensor of a ciphertext file made under the key.
     Decrypt(CryptArgs),
     /// [owner] Export a data set as a plaintext tensor file, ready for `encrypt`.
-    Dataset(crate::commands::workflow::DatasetArgs),
+    Dataset(crate::commands::owner::dataset::DatasetArgs),
     /// [tool] Download a data set (MNIST) with MD5 verification.
-    Fetch(crate::commands::workflow::FetchArgs),
+    Fetch(crate::commands::owner::dataset::FetchArgs),
     /// [server] Train a network on a (plaintext or encrypted) data set file; no key.
-    Train(crate::commands::workflow::TrainArgs),
+    Train(crate::commands::server::train::TrainArgs),
     /// [server] Run a trained model on a (plaintext or encrypted) input file; no key.
-    Predict(crate::commands::workflow::PredictArgs),
+    Predict(crate::commands::server::predict::PredictArgs),
     /// [owner] Decrypt predictions and score them against the true labels.
-    Evaluate(crate::commands::workflow::EvaluateArgs),
+    Evaluate(crate::commands::owner::evaluate::EvaluateArgs),
     /// [any] Show what a tensor file holds (kind, dtype, key id, shapes, size); never values.
     Inspect(InspectArgs),
     /// [experiment] MNIST: train plaintext and encrypted side by side, write a report.

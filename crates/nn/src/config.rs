@@ -1,83 +1,9 @@
 //! Serde configurations: architectures and training hyper-parameters.
 
+use crate::layers::{Activation, Conv2dConfig, DenseConfig, LayerConfig, PoolConfig};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-
-/// An activation function, built from the operation set (see [`crate::funcs`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Activation {
-    /// `x^2` (CryptoNets). Cheapest; unbounded, so learning rates must stay moderate.
-    Square,
-    /// Degree-2 least-squares fit of ReLU on `[-range, range]`:
-    /// `3r/32 + x/2 + 15/(32 r) x^2`.
-    ReluPoly {
-        /// Half-width of the fitting interval.
-        range: f64,
-    },
-    /// Any polynomial, coefficients from degree 0 up.
-    Polynomial {
-        /// Coefficients, constant term first.
-        coeffs: Vec<f64>,
-    },
-    /// `1 / (1 + exp(-x))` with [`crate::funcs::exp`] and one inverse.
-    Sigmoid,
-    /// `(x + sqrt(x^2 + eps)) / 2` with the square root by Newton iteration.
-    ReluNewton,
-}
-
-impl Activation {
-    /// Polynomial coefficients for the polynomial kinds.
-    pub fn coefficients(&self) -> Option<Vec<f64>> {
-        match self {
-            Activation::Square => Some(vec![0.0, 0.0, 1.0]),
-            Activation::ReluPoly { range } => Some(vec![3.0 * range / 32.0, 0.5, 15.0 / (32.0 * range)]),
-            Activation::Polynomial { coeffs } => Some(coeffs.clone()),
-            Activation::Sigmoid | Activation::ReluNewton => None,
-        }
-    }
-}
-
-/// One layer of an architecture.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum LayerConfig {
-    /// Fully connected layer with bias.
-    Dense {
-        /// Output features.
-        out: usize,
-    },
-    /// 2-D convolution (NHWC, no padding) with bias.
-    Conv2d {
-        /// Output channels.
-        out_channels: usize,
-        /// Square kernel size.
-        kernel: usize,
-        /// Step between windows.
-        #[serde(default = "one")]
-        stride: usize,
-    },
-    /// Average pooling over `size x size` windows (stride = size).
-    AvgPool {
-        /// Window size.
-        size: usize,
-    },
-    /// Max pooling over `size x size` windows (stride = size), built from smooth max.
-    MaxPool {
-        /// Window size.
-        size: usize,
-    },
-    /// `[n, h, w, c] -> [n, h*w*c]`.
-    Flatten,
-    /// Elementwise activation.
-    Act {
-        /// The function.
-        f: Activation,
-    },
-}
-
-fn one() -> usize {
-    1
-}
+use std::path::Path;
 
 /// The loss a model is trained with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +24,7 @@ pub enum LossKind {
 /// }
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Shape of one input record: `[features]` or `[h, w, c]`.
     pub input: Vec<usize>,
@@ -106,6 +33,7 @@ pub struct ModelConfig {
     /// Training loss.
     pub loss: LossKind,
     /// Seed of the public initial weights.
+    #[serde(default = "one")]
     pub seed: u64,
     /// Label smoothing `e` for cross-entropy: targets become `(1 - e) t + e / k`.
     ///
@@ -117,15 +45,55 @@ pub struct ModelConfig {
     pub label_smoothing: f64,
 }
 
+fn one() -> u64 {
+    1
+}
+
 impl ModelConfig {
+    /// Reads a model config from a JSON or TOML file (by extension; `.toml` is TOML).
+    ///
+    /// Errors name the file and, for unknown layer kinds or fields, the offending entry.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read model config {}: {e}", path.display())))?;
+        let cfg: Self = if path.extension().is_some_and(|e| e == "toml") {
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?
+        } else {
+            serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
+        };
+        cfg.validate().map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Ok(cfg)
+    }
+
+    /// Checks what can be checked without building layers (shapes are checked by
+    /// [`crate::Model::new`], which names the layer).
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(Error::Config(format!("label_smoothing {} must be in [0, 1)", self.label_smoothing)));
+        }
+        if self.input.is_empty() || self.input.contains(&0) || self.input.len() > 3 {
+            return Err(Error::Config(format!(
+                "input shape {:?} must be [features] or [h, w, c], all > 0",
+                self.input
+            )));
+        }
+        if self.input.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).is_none_or(|n| n > 1 << 28) {
+            return Err(Error::Config(format!("input shape {:?} is too large", self.input)));
+        }
+        if self.layers.is_empty() || self.layers.len() > 256 {
+            return Err(Error::Config(format!("a model needs 1 to 256 layers, got {}", self.layers.len())));
+        }
+        Ok(())
+    }
+
     /// `inputs - hidden - outputs` with square activation and softmax cross-entropy.
     pub fn mlp(inputs: usize, hidden: usize, outputs: usize) -> Self {
         Self {
             input: vec![inputs],
             layers: vec![
-                LayerConfig::Dense { out: hidden },
+                LayerConfig::Dense(DenseConfig { out: hidden }),
                 LayerConfig::Act { f: Activation::Square },
-                LayerConfig::Dense { out: outputs },
+                LayerConfig::Dense(DenseConfig { out: outputs }),
             ],
             loss: LossKind::SoftmaxCrossEntropy,
             seed: 1,
@@ -146,13 +114,13 @@ impl ModelConfig {
         Self {
             input: vec![side, side, 1],
             layers: vec![
-                LayerConfig::Conv2d { out_channels: channels, kernel: 5, stride: 1 },
+                LayerConfig::Conv2d(Conv2dConfig { out_channels: channels, kernel: 5, stride: 1 }),
                 act(),
-                LayerConfig::AvgPool { size: 2 },
+                LayerConfig::AvgPool(PoolConfig { size: 2 }),
                 LayerConfig::Flatten,
-                LayerConfig::Dense { out: hidden },
+                LayerConfig::Dense(DenseConfig { out: hidden }),
                 act(),
-                LayerConfig::Dense { out: outputs },
+                LayerConfig::Dense(DenseConfig { out: outputs }),
             ],
             loss: LossKind::SoftmaxCrossEntropy,
             seed: 1,
@@ -163,6 +131,7 @@ impl ModelConfig {
 
 /// Hyper-parameters of a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Passes over the training set.
     pub epochs: usize,

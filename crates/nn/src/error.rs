@@ -12,6 +12,24 @@ pub enum Error {
     /// Input data that does not fit the model.
     #[error("{0}")]
     Data(String),
+    /// A non-finite value appeared in training (seen without the key: a ciphertext is
+    /// finite exactly when its coordinates are).
+    #[error(
+        "training diverged: non-finite values in {place} at epoch {epoch}, step {step}; no model was written. \
+         Lower the learning rate (--lr) or train in f64"
+    )]
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// Where: `layer 2 (act) output`, `layer0.weight`, `loss gradient`.
+        place: String,
+    },
+    /// A non-finite activation found by a training forward pass (the learner turns it into
+    /// [`Error::Diverged`] with the epoch and step).
+    #[error("non-finite values in {0}")]
+    NonFinite(String),
     /// Methods called in the wrong order (a bug in the caller).
     #[error("internal: {0}")]
     State(&'static str),

@@ -1,13 +1,16 @@
-//! The training loop, kept apart from the model: batch order, progress, timing.
+//! The training loop, kept apart from the model: optimiser, batch order, progress, timing,
+//! per-epoch history and the divergence guard.
 
 use crate::config::TrainConfig;
 use crate::model::Model;
+use crate::optim::Sgd;
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use moreml_cipher::Domain;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
 use std::time::Instant;
 
 /// The record order of one epoch: a permutation drawn from `(seed, epoch)`, identical for
@@ -31,34 +34,143 @@ pub fn progress(len: u64, message: impl Into<String>) -> ProgressBar {
     bar
 }
 
-/// Trains `model` for one epoch on `(inputs, targets)`; returns the wall time in seconds.
+/// What one epoch did.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochStats {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Wall time of the training steps (no evaluation).
+    pub seconds: f64,
+    /// SGD steps taken.
+    pub steps: usize,
+    /// Records seen.
+    pub records: usize,
+}
+
+/// Trains one model: owns the optimiser and its state, the epoch loop and the history.
 ///
-/// # Shapes
-/// `inputs`: `[n, input_len]`, `targets`: `[n, output_len]`.
-pub fn train_epoch<D: Domain>(
-    model: &mut Model<D>,
-    inputs: &D,
-    targets: &D,
-    cfg: &TrainConfig,
-    epoch: usize,
-    bar: Option<&ProgressBar>,
-) -> Result<f64> {
-    let n = inputs.shape()[0];
-    if targets.shape()[0] != n {
-        return Err(Error::Data(format!("{n} inputs but {} targets", targets.shape()[0])));
-    }
-    if cfg.batch_size == 0 || !(cfg.lr > 0.0) || !(0.0..1.0).contains(&cfg.momentum) {
-        return Err(Error::Config(format!("bad hyper-parameters {cfg:?}")));
-    }
-    let order = batch_order(cfg.seed, epoch, n);
-    let t0 = Instant::now();
-    for idx in order.chunks(cfg.batch_size) {
-        let x = inputs.gather_rows(idx);
-        let t = targets.gather_rows(idx);
-        model.train_step(x, &t, cfg.lr, cfg.momentum)?;
-        if let Some(bar) = bar {
-            bar.inc(idx.len() as u64);
+/// Every step is guarded: a non-finite activation, loss gradient or parameter stops training
+/// with [`Error::Diverged`] naming the epoch, the step and the layer. The check needs no key
+/// (a ciphertext is finite exactly when its coordinates are), so a server can run it.
+///
+/// ```
+/// use moreml_cipher::prelude::*;
+/// use moreml_nn::{Learner, Model, ModelConfig, TrainConfig};
+/// let x = PlainTensor::<f64>::from_vec(&[4, 2], vec![0., 0., 0., 1., 1., 0., 1., 1.]).unwrap();
+/// let t = PlainTensor::<f64>::from_vec(&[4, 2], vec![1., 0., 0., 1., 0., 1., 1., 0.]).unwrap();
+/// let model = Model::new(ModelConfig::mlp(2, 4, 2)).unwrap();
+/// let cfg = TrainConfig { epochs: 2, batch_size: 2, lr: 0.1, momentum: 0.9, seed: 1 };
+/// let mut learner = Learner::new(model, cfg).unwrap();
+/// learner.fit(&x, &t, |_, stats| { assert!(stats.steps == 2); Ok(()) }).unwrap();
+/// assert_eq!(learner.history().len(), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Learner<D: Domain> {
+    model: Model<D>,
+    optim: Sgd<D>,
+    config: TrainConfig,
+    history: Vec<EpochStats>,
+    show_progress: bool,
+}
+
+impl<D: Domain> Learner<D> {
+    /// A learner for `model` (checks the hyper-parameters).
+    pub fn new(model: Model<D>, config: TrainConfig) -> Result<Self> {
+        if config.batch_size == 0 {
+            return Err(Error::Config("batch size must be at least 1".into()));
         }
+        let optim = Sgd::new(config.lr, config.momentum)?;
+        Ok(Self { model, optim, config, history: Vec::new(), show_progress: false })
     }
-    Ok(t0.elapsed().as_secs_f64())
+
+    /// Shows a progress bar per epoch on stderr.
+    pub fn with_progress(mut self, show: bool) -> Self {
+        self.show_progress = show;
+        self
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &Model<D> {
+        &self.model
+    }
+
+    /// Mutable access to the model (e.g. to predict between epochs).
+    pub fn model_mut(&mut self) -> &mut Model<D> {
+        &mut self.model
+    }
+
+    /// The trained model.
+    pub fn into_model(self) -> Model<D> {
+        self.model
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Epochs done so far.
+    pub fn history(&self) -> &[EpochStats] {
+        &self.history
+    }
+
+    /// Trains one more epoch on `(inputs, targets)`.
+    ///
+    /// # Shapes
+    /// `inputs`: `[n, input_len]`, `targets`: `[n, output_len]`.
+    pub fn train_epoch(&mut self, inputs: &D, targets: &D) -> Result<EpochStats> {
+        let n = inputs.shape()[0];
+        if targets.shape()[0] != n {
+            return Err(Error::Data(format!("{n} input records but {} target records", targets.shape()[0])));
+        }
+        let epoch = self.history.len() + 1;
+        let bar = self
+            .show_progress
+            .then(|| progress(n as u64, format!("epoch {epoch}/{} ({})", self.config.epochs.max(epoch), D::NAME)));
+        let order = batch_order(self.config.seed, epoch - 1, n);
+        let t0 = Instant::now();
+        let mut steps = 0;
+        for idx in order.chunks(self.config.batch_size) {
+            steps += 1;
+            let diverged = |place: String| Error::Diverged { epoch, step: steps, place };
+            let (x, t) = (inputs.gather_rows(idx), targets.gather_rows(idx));
+            match self.model.forward_backward(x, &t) {
+                Err(Error::NonFinite(place)) => return Err(diverged(place)),
+                other => other?,
+            };
+            self.optim.step(self.model.params_mut());
+            if let Some(name) = self.model.first_non_finite_param() {
+                return Err(diverged(format!("parameter {name}")));
+            }
+            if let Some(bar) = &bar {
+                bar.inc(idx.len() as u64);
+            }
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let stats = EpochStats { epoch, seconds: t0.elapsed().as_secs_f64(), steps, records: n };
+        self.history.push(stats.clone());
+        Ok(stats)
+    }
+
+    /// Trains the remaining epochs of the configuration, calling `after_epoch` after each
+    /// (evaluation, logging, checkpoints); an error from it stops training.
+    pub fn fit(
+        &mut self,
+        inputs: &D,
+        targets: &D,
+        mut after_epoch: impl FnMut(&mut Self, &EpochStats) -> Result<()>,
+    ) -> Result<()> {
+        while self.history.len() < self.config.epochs {
+            let stats = self.train_epoch(inputs, targets)?;
+            after_epoch(self, &stats)?;
+        }
+        Ok(())
+    }
+
+    /// Outputs of the current model, `batch` records at a time.
+    pub fn predict(&mut self, inputs: &D, batch: usize) -> Result<D> {
+        self.model.predict(inputs, batch)
+    }
 }

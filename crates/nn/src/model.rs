@@ -1,7 +1,7 @@
 //! A model: an architecture and its layers, for one domain.
 
 use crate::config::ModelConfig;
-use crate::layers::Layer;
+use crate::layers::{Module, Param};
 use crate::loss;
 use crate::{Error, Result};
 use moreml_cipher::Domain;
@@ -11,7 +11,8 @@ use rand_chacha::ChaCha8Rng;
 /// A feed-forward network over domain `D` (plaintext or ciphertext tensors).
 ///
 /// Built from a [`ModelConfig`] with public initial weights drawn from its seed, so a
-/// plaintext model and an encrypted model built from one config start identical.
+/// plaintext model and an encrypted model built from one config start identical. The model
+/// computes outputs and gradients; the [`crate::Learner`] owns the optimiser and the loop.
 ///
 /// ```
 /// use moreml_cipher::prelude::*;
@@ -24,32 +25,31 @@ use rand_chacha::ChaCha8Rng;
 #[derive(Clone, Debug)]
 pub struct Model<D: Domain> {
     config: ModelConfig,
-    layers: Vec<Layer<D>>,
-    output: Vec<usize>,
+    layers: Vec<Box<dyn Module<D>>>,
+    output: usize,
 }
 
 impl<D: Domain> Model<D> {
-    /// Builds the layers and draws the public initial weights.
+    /// Builds the layers and draws the public initial weights; errors name the layer.
     pub fn new(config: ModelConfig) -> Result<Self> {
-        if !(0.0..1.0).contains(&config.label_smoothing) {
-            return Err(Error::Config(format!("label_smoothing {} must be in [0, 1)", config.label_smoothing)));
-        }
-        if config.input.is_empty() || config.input.contains(&0) {
-            return Err(Error::Config(format!("input shape {:?} is empty", config.input)));
-        }
+        config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let mut shape = config.input.clone();
         let mut layers = Vec::with_capacity(config.layers.len());
         for (i, cfg) in config.layers.iter().enumerate() {
-            let (layer, out) =
-                Layer::build(cfg, &shape, i == 0, &mut rng).map_err(|e| Error::Config(format!("layer {i}: {e}")))?;
+            let (layer, out) = cfg.build::<D>(&shape, i == 0, &mut rng).map_err(|e| match e {
+                Error::Config(msg) => Error::Config(format!("layer {i} ({}): {msg}", cfg.kind())),
+                other => other,
+            })?;
             layers.push(layer);
             shape = out;
         }
-        if shape.len() != 1 {
-            return Err(Error::Config(format!("the last layer outputs {shape:?}; add flatten/dense layers")));
-        }
-        Ok(Self { config, layers, output: shape })
+        let [output] = shape[..] else {
+            return Err(Error::Config(format!(
+                "the last layer outputs {shape:?} per record; add flatten/dense layers"
+            )));
+        };
+        Ok(Self { config, layers, output })
     }
 
     /// The architecture.
@@ -64,10 +64,11 @@ impl<D: Domain> Model<D> {
 
     /// Values per output record.
     pub fn output_len(&self) -> usize {
-        self.output[0]
+        self.output
     }
 
-    /// Forward pass of a batch.
+    /// Forward pass of a batch. A training pass checks every layer's output for non-finite
+    /// values ([`Error::NonFinite`] names the layer).
     ///
     /// # Shapes
     /// `x`: `[n, input_len]` -> `[n, output_len]`.
@@ -79,25 +80,32 @@ impl<D: Domain> Model<D> {
         let mut shape = vec![s[0]];
         shape.extend(&self.config.input);
         let mut h = x.reshape(&shape)?;
-        for layer in &mut self.layers {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
             h = layer.forward(h, train)?;
+            if train && !h.all_finite() {
+                return Err(Error::NonFinite(format!("layer {i} ({}) output", self.config.layers[i].kind())));
+            }
         }
         Ok(h)
     }
 
-    /// One SGD step on a batch; returns the outputs of the forward pass.
-    pub fn train_step(&mut self, x: D, targets: &D, lr: f64, momentum: f64) -> Result<D> {
+    /// Forward and backward pass on a batch: leaves the gradients in the parameters and
+    /// returns the outputs. The optimiser applies them ([`crate::optim::Sgd::step`]).
+    ///
+    /// # Shapes
+    /// `x`: `[n, input_len]`, `targets`: `[n, output_len]` -> `[n, output_len]`.
+    pub fn forward_backward(&mut self, x: D, targets: &D) -> Result<D> {
         let y = self.forward(x, true)?;
         if y.shape() != targets.shape() {
             return Err(Error::Data(format!("targets have shape {:?}, outputs {:?}", targets.shape(), y.shape())));
         }
         let mut g = Some(loss::gradient(self.config.loss, &y, targets, self.config.label_smoothing));
+        if g.as_ref().is_some_and(|g| !g.all_finite()) {
+            return Err(Error::NonFinite("loss gradient".into()));
+        }
         for layer in self.layers.iter_mut().rev() {
             let Some(grad) = g.take() else { break };
             g = layer.backward(grad)?;
-        }
-        for layer in &mut self.layers {
-            layer.step(lr, momentum);
         }
         Ok(y)
     }
@@ -119,30 +127,42 @@ impl<D: Domain> Model<D> {
     /// Parameters by name (`layer{i}.weight`, `layer{i}.bias`), in layer order.
     pub fn named_params(&self) -> Vec<(String, &D)> {
         let mut out = Vec::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            if let Some([w, b]) = l.params() {
-                out.push((format!("layer{i}.weight"), w));
-                out.push((format!("layer{i}.bias"), b));
+        for (i, layer) in self.layers.iter().enumerate() {
+            for (name, p) in layer.params() {
+                out.push((format!("layer{i}.{name}"), &p.value));
             }
         }
         out
     }
 
+    /// Every parameter, in the order of [`Model::named_params`] (for optimisers).
+    pub fn params_mut(&mut self) -> Vec<&mut Param<D>> {
+        self.layers.iter_mut().flat_map(|l| l.params_mut()).collect()
+    }
+
+    /// The name of the first parameter with a non-finite value, if any.
+    pub fn first_non_finite_param(&self) -> Option<String> {
+        self.named_params().into_iter().find(|(_, p)| !p.all_finite()).map(|(n, _)| n)
+    }
+
     /// Rebuilds a model from its architecture and saved parameters.
     pub fn from_params(config: ModelConfig, mut params: Vec<(String, D)>) -> Result<Self> {
         let mut model = Self::new(config)?;
-        for (i, layer) in model.layers.iter_mut().enumerate() {
-            if layer.params().is_none() {
-                continue;
+        let names: Vec<String> = model.named_params().into_iter().map(|(n, _)| n).collect();
+        for (name, p) in names.iter().zip(model.params_mut()) {
+            let pos = params
+                .iter()
+                .position(|(n, _)| n == name)
+                .ok_or_else(|| Error::Config(format!("parameter {name} is missing")))?;
+            let value = params.swap_remove(pos).1;
+            if value.shape() != p.value.shape() {
+                return Err(Error::Config(format!(
+                    "saved parameter {name} has shape {:?}, the architecture needs {:?}",
+                    value.shape(),
+                    p.value.shape()
+                )));
             }
-            let mut take = |name: String| {
-                let pos = params.iter().position(|(n, _)| *n == name);
-                pos.map(|p| params.swap_remove(p).1)
-                    .ok_or_else(|| Error::Config(format!("parameter {name} is missing")))
-            };
-            let w = take(format!("layer{i}.weight"))?;
-            let b = take(format!("layer{i}.bias"))?;
-            layer.set_params(w, b).map_err(|e| Error::Config(format!("layer {i}: {e}")))?;
+            *p = Param::new(value);
         }
         if let Some((name, _)) = params.first() {
             return Err(Error::Config(format!("unexpected parameter {name}")));

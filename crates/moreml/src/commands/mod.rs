@@ -2,10 +2,12 @@
 
 pub mod attack;
 mod bench;
+pub mod common;
 pub mod crypt;
 mod inspect;
 pub mod mnist;
-pub mod workflow;
+pub mod owner;
+pub mod server;
 
 use crate::cli::Command;
 use anyhow::Result;
@@ -19,11 +21,11 @@ pub fn run(command: Command) -> Result<()> {
         Command::Inspect(a) => inspect::inspect(&a),
         Command::Bench(a) => bench::bench(&a),
         Command::Mnist(a) => mnist::mnist(&a),
-        Command::Dataset(a) => workflow::dataset(&a),
-        Command::Fetch(a) => workflow::fetch(&a),
-        Command::Train(a) => workflow::train(&a),
-        Command::Predict(a) => workflow::predict(&a),
-        Command::Evaluate(a) => workflow::evaluate(&a),
+        Command::Dataset(a) => owner::dataset::dataset(&a),
+        Command::Fetch(a) => owner::dataset::fetch(&a),
+        Command::Train(a) => server::train::train(&a),
+        Command::Predict(a) => server::predict::predict(&a),
+        Command::Evaluate(a) => owner::evaluate::evaluate(&a),
         Command::Attack(a) => attack::attack(&a),
         Command::SecurityReport(a) => attack::security_report(&a),
     }

@@ -1,0 +1,4 @@
+//! Owner commands: they hold (or make) the secret key, or handle the owner's plaintext data.
+
+pub mod dataset;
+pub mod evaluate;

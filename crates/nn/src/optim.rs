@@ -1,0 +1,55 @@
+//! Optimisers: the state of training that is not the model.
+
+use crate::layers::Param;
+use crate::{Error, Result};
+use moreml_cipher::{Domain, Float};
+
+/// SGD with momentum: `v = momentum * v + g; w = w - lr * v`.
+///
+/// Uses public constants only (`lr`, `momentum`), so an encrypted run updates ciphertext
+/// weights without the key. The velocity buffers are ciphertexts too.
+#[derive(Clone, Debug)]
+pub struct Sgd<D: Domain> {
+    lr: f64,
+    momentum: f64,
+    velocity: Vec<Option<D>>,
+}
+
+impl<D: Domain> Sgd<D> {
+    /// Checks the hyper-parameters: `lr > 0` finite, `0 <= momentum < 1`.
+    pub fn new(lr: f64, momentum: f64) -> Result<Self> {
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Error::Config(format!("learning rate must be positive and finite, got {lr}")));
+        }
+        if !(0.0..1.0).contains(&momentum) {
+            return Err(Error::Config(format!("momentum must be in [0, 1), got {momentum}")));
+        }
+        Ok(Self { lr, momentum, velocity: Vec::new() })
+    }
+
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// Applies one update to every parameter that has a gradient, consuming the gradients.
+    /// `params` must come in the same order at every call (the model's parameter order).
+    pub fn step(&mut self, params: Vec<&mut Param<D>>) {
+        if self.velocity.len() < params.len() {
+            self.velocity.resize(params.len(), None);
+        }
+        let (lr, momentum) = (D::Scalar::of(-self.lr), D::Scalar::of(self.momentum));
+        for (p, slot) in params.into_iter().zip(&mut self.velocity) {
+            let Some(g) = p.grad.take() else { continue };
+            let v = match slot.take() {
+                Some(mut v) => {
+                    v.axpby(D::Scalar::of(1.0), &g, momentum);
+                    v
+                }
+                None => g,
+            };
+            p.value.axpby(lr, &v, D::Scalar::of(1.0));
+            *slot = Some(v);
+        }
+    }
+}
