@@ -15,8 +15,7 @@ pub enum Error {
     /// A non-finite value appeared in training (seen without the key: a ciphertext is
     /// finite exactly when its coordinates are).
     #[error(
-        "training diverged: non-finite values in {place} at epoch {epoch}, step {step}; no model was written. \
-         Lower the learning rate (--lr) or train in f64"
+        "training diverged: non-finite values in {place} at epoch {epoch}, step {step}; no model was written. Lower the learning rate (--lr)"
     )]
     Diverged {
         /// 1-based epoch.
