@@ -111,7 +111,7 @@ pub struct Outcome {
 /// that diverges ends the loop and is recorded in [`Outcome::divergence`]; metrics computed
 /// over its non-finite outputs are `None`.
 pub fn run_paired<T: Float>(data: &Dataset<T>, cfg: &ExperimentConfig) -> Result<Outcome> {
-    let key = SecretKey::generate(cfg.key.clone())?;
+    let key = SecretKey::generate(cfg.key)?;
     let t0 = Instant::now();
     let enc = |x: &PlainTensor<T>, what: &str, role| owner::encrypt_records(&key, x, what, role, cfg.progress);
     let cx_train = enc(&data.train.inputs, "training inputs", Role::Input)?;

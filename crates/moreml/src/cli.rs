@@ -60,7 +60,7 @@ pub enum Command {
     /// [experiment] MNIST: train plaintext and encrypted side by side, write a report.
     Mnist(crate::commands::mnist::MnistArgs),
     /// [tool] Measure encryption throughput and encrypted/plaintext GEMM time ratios.
-    Bench(BenchArgs),
+    Bench(crate::commands::bench::BenchCommand),
     /// [attacker] Recover plaintexts from a ciphertext file without the key (attacks A-E).
     Attack(crate::commands::attack::AttackArgs),
     /// [tool] Run every attack against the project's own encrypted artefacts; write a report.
@@ -125,31 +125,4 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `moreml bench`.
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    /// What to measure.
-    #[arg(value_enum, default_value_t = BenchWhat::Core)]
-    pub what: BenchWhat,
-    /// Values to encrypt per throughput measurement.
-    #[arg(long, default_value_t = 1 << 23)]
-    pub values: usize,
-    /// Square GEMM sizes to compare.
-    #[arg(long, value_delimiter = ',', default_values_t = [256usize, 512, 1024])]
-    pub sizes: Vec<usize>,
-    /// Repetitions per measurement (the median is reported).
-    #[arg(long, default_value_t = 5)]
-    pub reps: usize,
-    /// Also write the results as JSON to this file.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-}
-
-/// Benchmark suites.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum BenchWhat {
-    /// Encryption/decryption throughput and GEMM ratios.
-    Core,
 }

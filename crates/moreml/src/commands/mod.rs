@@ -1,7 +1,7 @@
 //! One module per group of subcommands; `run` dispatches.
 
 pub mod attack;
-mod bench;
+pub mod bench;
 pub mod common;
 pub mod crypt;
 mod inspect;
@@ -19,7 +19,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Encrypt(a) => crypt::encrypt(&a),
         Command::Decrypt(a) => crypt::decrypt(&a),
         Command::Inspect(a) => inspect::inspect(&a),
-        Command::Bench(a) => bench::bench(&a),
+        Command::Bench(a) => bench::run(&a),
         Command::Mnist(a) => mnist::mnist(&a),
         Command::Dataset(a) => owner::dataset::dataset(&a),
         Command::Fetch(a) => owner::dataset::fetch(&a),

@@ -1,7 +1,8 @@
 //! `moreml bench core`: encryption throughput and encrypted/plaintext GEMM ratios, measured
 //! side by side in one run.
 
-use crate::cli::{BenchArgs, BenchWhat};
+use super::median;
+use super::BenchArgs;
 use anyhow::Result;
 use moreml_cipher::{format, prelude::*};
 use moreml_more::{KeyParams, RDistribution, SecretKey};
@@ -13,15 +14,15 @@ use std::time::Instant;
 /// Median wall time of `reps` runs of `f`, in seconds (after one warm-up run).
 pub fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
     f();
-    let mut t: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            let t0 = Instant::now();
-            f();
-            t0.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+    median(
+        (0..reps.max(1))
+            .map(|_| {
+                let t0 = Instant::now();
+                f();
+                t0.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
 }
 
 fn random<T: Float>(rng: &mut ChaCha8Rng, n: usize) -> Vec<T> {
@@ -70,10 +71,6 @@ fn gemm_ratio<T: Float>(key: &SecretKey, n: usize, reps: usize, rng: &mut ChaCha
             ratios.push(c / p);
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let (plain, cipher, ratio) = (median(tp), median(tc), median(ratios));
     let flops = 2.0 * (n as f64).powi(3);
     println!(
@@ -88,7 +85,6 @@ fn gemm_ratio<T: Float>(key: &SecretKey, n: usize, reps: usize, rng: &mut ChaCha
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {
-    let BenchWhat::Core = a.what;
     let key = SecretKey::generate(KeyParams::default())?;
     let uniform =
         SecretKey::generate(KeyParams { r: RDistribution::Uniform { low: 0.5, high: 1.5 }, ..KeyParams::default() })?;
