@@ -5,6 +5,7 @@ mod bench;
 pub mod crypt;
 mod inspect;
 pub mod mnist;
+pub mod security_report;
 pub mod workflow;
 
 use crate::cli::Command;
@@ -25,7 +26,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Predict(a) => workflow::predict(&a),
         Command::Evaluate(a) => workflow::evaluate(&a),
         Command::Attack(a) => attack::attack(&a),
-        Command::SecurityReport(a) => attack::security_report(&a),
+        Command::SecurityReport(a) => security_report::security_report(&a),
     }
 }
 
