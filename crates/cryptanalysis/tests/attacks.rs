@@ -297,7 +297,8 @@ fn bad_inputs_are_errors_not_panics() {
 fn comparison_helpers_propagate_nan() {
     assert!(max_abs(&[0.0, f64::NAN, 1.0], &[0.0, 0.0, 0.0]).is_nan());
     assert!(max_abs(&[f64::NAN, 5.0], &[0.0, 0.0]).is_nan());
-    assert!(!(max_abs(&[f64::NAN], &[0.0]) <= 1.0), "a NaN difference must fail a tolerance check");
+    let within_tolerance = max_abs(&[f64::NAN], &[0.0]) <= 1.0;
+    assert!(!within_tolerance, "a NaN difference must fail a tolerance check");
     assert!(rms(&[f64::NAN], &[0.0]).is_nan());
     assert_eq!(max_abs(&[1.0, -2.0], &[0.5, 0.0]), 2.0);
     assert!(nan_max(1.0, f64::NAN).is_nan() && nan_max(f64::NAN, 1.0).is_nan());
