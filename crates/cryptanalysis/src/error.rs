@@ -97,6 +97,24 @@ pub enum AttackError {
         /// Why it is degenerate.
         reason: String,
     },
+    /// An attack was run without an input it cannot do without.
+    #[error("{op}: needs {what}, but none were given; supply them or choose a ciphertext-only attack")]
+    MissingInput {
+        /// Attack that rejected the call.
+        op: &'static str,
+        /// What is missing.
+        what: &'static str,
+    },
+    /// A plaintext grid finer than the ciphertexts' noise: the grid test would pick at random.
+    #[error(
+        "eigen-priors: the ciphertexts' noise ({noise:.2e}) is larger than half the grid step {step}; use no grid"
+    )]
+    NoiseAboveGrid {
+        /// Grid step asked for.
+        step: f64,
+        /// Noise level measured on the ciphertexts.
+        noise: f64,
+    },
 }
 
 /// Result alias of this crate.

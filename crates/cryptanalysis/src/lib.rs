@@ -14,6 +14,12 @@
 //! | D eigenvalues | ciphertexts + priors | [`eigen_attack`], [`predicted_eigen_success`] |
 //! | E shared eigenvectors | ciphertexts + "looks like data" | [`shared_eigen`], [`shared_eigen_detailed`] |
 //!
+//! Planning a run on a whole file: [`CipherPool`] pools its tensors (one key), [`PoolScorer`] and
+//! [`DataModel`] say what data look like, [`EigenPriors`] builds D's priors (noise level measured
+//! without the key by [`estimate_eigen_noise`]), [`KnownPairs`] holds known pairs, and
+//! [`run_attack`] runs any [`Attack`] with them. The `clap` feature makes [`Attack`] and
+//! [`RGuess`] command-line value enums.
+//!
 //! Why they work: all ciphertexts under one key lie in the commutative 2-dimensional algebra
 //! `{x P + y Q}`; their eigenvalues are the plaintext and the hidden r, and their eigenvectors
 //! are the columns of the key. Noise does not help (Bauer-Fike): it moves eigenvalues by at most
@@ -41,6 +47,7 @@
 // `!(x > tol)` is deliberate: it also rejects NaN. `% 4 != 0` keeps rust-version 1.80.
 #![allow(clippy::neg_cmp_op_on_partial_ord, clippy::manual_is_multiple_of, unknown_lints)]
 
+mod data_model;
 mod eigen;
 mod error;
 mod known_pair;
@@ -49,10 +56,13 @@ mod linear;
 mod mat2;
 mod noise;
 mod outcome;
+mod plan;
+mod pool;
 mod prior;
 mod score;
 mod shared_eigen;
 
+pub use data_model::{estimate_eigen_noise, DataModel, DynPrior, EigenPriors, Grid, RGuess, PIXEL_GRID};
 pub use eigen::{choose_eigenvalue, eigen_attack, predicted_eigen_success};
 pub use error::{AttackError, Result};
 pub use known_pair::{known_pair, ProjectorDecryptor};
@@ -61,6 +71,8 @@ pub use linear::{linear_ciphertext_only, linear_known_pair, linear_relation, lin
 pub use mat2::{eigenvalues, Ct, CtScalar, Eigen2};
 pub use noise::add_relative_noise;
 pub use outcome::{fraction_exact_on_grid, fraction_recovered, relative_errors, Attack, AttackOutcome, RELATIVE_FLOOR};
+pub use plan::{run_attack, AttackInputs, KnownPairs};
+pub use pool::{image_shape, CipherPool, PoolScorer, Segment};
 pub use prior::{AtomPrior, Histogram, Prior, QuantizedPrior, UniformPrior, EDGE_TOL};
 pub use score::{ImageScorer, PriorScorer, StreamScorer};
 pub use shared_eigen::{shared_eigen, shared_eigen_detailed, EigenReference, SharedEigen};

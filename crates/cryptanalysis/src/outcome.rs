@@ -1,7 +1,10 @@
 //! Attack reports and recovery metrics.
 
-/// Which attack produced an [`AttackOutcome`].
+/// Which attack produced an [`AttackOutcome`], or which one to run ([`crate::run_attack`]).
+///
+/// With the `clap` feature it is a `clap::ValueEnum` whose values are [`Attack::name`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Attack {
     /// A: ciphertext-only linear relation (Tsaban & Lifshitz 2015).
     Linear,

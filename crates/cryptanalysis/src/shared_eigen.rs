@@ -56,9 +56,10 @@ impl SharedEigen {
         &self.streams[self.chosen]
     }
 
-    /// Largest residual (a confidence figure: small means all ciphertexts share the key).
+    /// Largest residual (a confidence figure: small means all ciphertexts share the key); NaN if
+    /// any residual is NaN, 0 without ciphertexts.
     pub fn max_residual(&self) -> f64 {
-        self.residual.iter().cloned().fold(0.0, f64::max)
+        self.residual.iter().fold(0.0, |m: f64, r| if m.is_nan() || r.is_nan() { f64::NAN } else { m.max(*r) })
     }
 
     /// Convert into the common report.

@@ -64,7 +64,7 @@ pub enum Command {
     /// [attacker] Recover plaintexts from a ciphertext file without the key (attacks A-E).
     Attack(crate::commands::attack::AttackArgs),
     /// [tool] Run every attack against the project's own encrypted artefacts; write a report.
-    SecurityReport(crate::commands::attack::SecurityReportArgs),
+    SecurityReport(crate::commands::security_report::SecurityReportArgs),
 }
 
 /// `moreml keygen`.

@@ -114,10 +114,25 @@ pub fn digits(rng: &mut impl Rng, n: usize, h: usize, w: usize, quantize: bool) 
     out
 }
 
+/// Root-mean-square difference; NaN if any difference is NaN. Panics on a length mismatch (a
+/// silently truncated comparison would pass on missing values).
 pub fn rms(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "rms: compared slices differ in length");
     (a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() / a.len() as f64).sqrt()
 }
 
+/// Maximum that propagates NaN (`f64::max` drops it): folding with it, one NaN makes the result
+/// NaN, and every `assert!(x <= tol)` on it fails.
+pub fn nan_max(m: f64, x: f64) -> f64 {
+    if m.is_nan() || x.is_nan() {
+        f64::NAN
+    } else {
+        m.max(x)
+    }
+}
+
+/// Largest absolute difference; NaN if any difference is NaN. Panics on a length mismatch.
 pub fn max_abs(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
+    assert_eq!(a.len(), b.len(), "max_abs: compared slices differ in length");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, nan_max)
 }

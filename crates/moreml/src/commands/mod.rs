@@ -7,6 +7,7 @@ pub mod crypt;
 mod inspect;
 pub mod mnist;
 pub mod owner;
+pub mod security_report;
 pub mod server;
 
 use crate::cli::Command;
@@ -27,7 +28,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Predict(a) => server::predict::predict(&a),
         Command::Evaluate(a) => owner::evaluate::evaluate(&a),
         Command::Attack(a) => attack::attack(&a),
-        Command::SecurityReport(a) => attack::security_report(&a),
+        Command::SecurityReport(a) => security_report::security_report(&a),
     }
 }
 
