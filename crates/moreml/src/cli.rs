@@ -65,6 +65,10 @@ pub enum Command {
     Attack(crate::commands::attack::AttackArgs),
     /// [tool] Run every attack against the project's own encrypted artefacts; write a report.
     SecurityReport(crate::commands::attack::SecurityReportArgs),
+    /// [server] Serve models over HTTP: ciphertexts in, ciphertext predictions out; no key.
+    Serve(crate::commands::serve::ServeArgs),
+    /// [owner] Use the service: encrypt, send, decrypt (predict), or measure it (load).
+    Client(crate::commands::client::ClientArgs),
 }
 
 /// `moreml keygen`.

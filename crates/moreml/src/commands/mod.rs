@@ -2,9 +2,11 @@
 
 pub mod attack;
 mod bench;
+pub mod client;
 pub mod crypt;
 mod inspect;
 pub mod mnist;
+pub mod serve;
 pub mod workflow;
 
 use crate::cli::Command;
@@ -26,6 +28,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Evaluate(a) => workflow::evaluate(&a),
         Command::Attack(a) => attack::attack(&a),
         Command::SecurityReport(a) => attack::security_report(&a),
+        Command::Serve(a) => serve::serve(&a),
+        Command::Client(a) => client::client(&a),
     }
 }
 
