@@ -71,7 +71,8 @@ impl Server {
         });
         let mut seen = Vec::new();
         loop {
-            let line = log.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no address; log: {seen:#?}"));
+            let line =
+                log.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no address; log: {seen:#?}"));
             if let Some(addr) = line.strip_prefix("moreml serve: listening on ") {
                 let url = format!("http://{addr}");
                 return Server { child, url, log };
@@ -169,8 +170,23 @@ fn served_predictions_equal_offline_predict_and_bad_requests_fail_cleanly() {
 
     // A short load run against the same service: no errors.
     let run = moreml(&[
-        "client", "load", "--url", &url, "--model", "digits", "--input", &etest, "--batch", "8", "--seconds", "2",
-        "--concurrency", "2", "--token-file", &token, "--json",
+        "client",
+        "load",
+        "--url",
+        &url,
+        "--model",
+        "digits",
+        "--input",
+        &etest,
+        "--batch",
+        "8",
+        "--seconds",
+        "2",
+        "--concurrency",
+        "2",
+        "--token-file",
+        &token,
+        "--json",
     ])
     .ok();
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("load --json prints JSON");

@@ -79,7 +79,9 @@ async fn batch_loop<I: Send + 'static, O: Send + 'static>(
                 Ok(job) => Some(job),
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
                 Err(mpsc::error::TryRecvError::Empty) if cfg.window.is_zero() => None,
-                Err(mpsc::error::TryRecvError::Empty) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten()
+                }
             };
             let Some(job) = next else { break };
             rows += job.rows;

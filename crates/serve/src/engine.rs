@@ -260,7 +260,11 @@ impl<D: Io> Predictor for Served<D> {
             metrics::histogram!(crate::metrics::REQUEST_ROWS).record(rows as f64);
             let key = self.key.clone();
             let x = blocking(move || D::decode(&body, key.as_ref(), name)).await?;
-            let y = self.batcher.submit(x, rows).await.ok_or_else(|| ServeError::Internal("compute worker stopped".into()))??;
+            let y = self
+                .batcher
+                .submit(x, rows)
+                .await
+                .ok_or_else(|| ServeError::Internal("compute worker stopped".into()))??;
             let key = self.key.clone();
             blocking(move || y.encode(key.as_ref())).await
         })
@@ -270,7 +274,11 @@ impl<D: Io> Predictor for Served<D> {
 /// One forward pass over the concatenated inputs of a micro-batch, split back per request.
 fn run_batch<D: Io>(pool: &Mutex<Vec<Model<D>>>, template: &Model<D>, xs: Vec<D>) -> Vec<Result<D>> {
     let rows: Vec<usize> = xs.iter().map(|x| x.shape()[0]).collect();
-    let x = if xs.len() == 1 { xs.into_iter().next().expect("one input") } else { D::concat_rows(&xs.iter().collect::<Vec<_>>()) };
+    let x = if xs.len() == 1 {
+        xs.into_iter().next().expect("one input")
+    } else {
+        D::concat_rows(&xs.iter().collect::<Vec<_>>())
+    };
     let mut model = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_else(|| template.clone());
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.forward(x, false)));
     let y = match out {

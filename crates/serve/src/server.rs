@@ -85,7 +85,9 @@ pub fn build(cfg: &ServeConfig) -> Result<(Router, Arc<AtomicBool>)> {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(protected)
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no such route", "kind": "no_route"}))) })
+        .fallback(|| async {
+            (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no such route", "kind": "no_route"})))
+        })
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(cfg.max_body_bytes))

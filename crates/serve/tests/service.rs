@@ -112,7 +112,10 @@ impl Fixture {
 /// Largest |a - b|, NaN if any difference is NaN.
 fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, |m, d| if d.is_nan() || m.is_nan() { f64::NAN } else { m.max(d) })
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, |m, d| if d.is_nan() || m.is_nan() { f64::NAN } else { m.max(d) })
 }
 
 #[test]
@@ -174,7 +177,8 @@ fn bad_requests_are_refused_and_the_service_keeps_serving() {
     };
     f.refused(&codec::encode_cipher(&file).unwrap(), Some(TOKEN), "digits", 422, "only accepts key");
     // plaintext to the encrypted model
-    let plain = codec::encode_plain(&PlainFile { tensors: vec![("images".into(), x)], extra: Default::default() }).unwrap();
+    let plain =
+        codec::encode_plain(&PlainFile { tensors: vec![("images".into(), x)], extra: Default::default() }).unwrap();
     f.refused(&plain, Some(TOKEN), "digits", 422, "body is plaintext");
     // truncated and malformed bodies
     f.refused(&good[..good.len() - 7], Some(TOKEN), "digits", 400, "truncated");
@@ -187,7 +191,8 @@ fn bad_requests_are_refused_and_the_service_keeps_serving() {
     // NaN inside a ciphertext
     let mut wire = f.key.encrypt(&f.images.gather_rows(&[0, 1])).unwrap();
     wire.raw_mut()[100] = f64::NAN;
-    let nan = CipherFile { key: f.key.tag().clone(), tensors: vec![("images".into(), wire)], extra: Default::default() };
+    let nan =
+        CipherFile { key: f.key.tag().clone(), tensors: vec![("images".into(), wire)], extra: Default::default() };
     f.refused(&codec::encode_cipher(&nan).unwrap(), Some(TOKEN), "digits", 400, "non-finite");
     // wrong feature count
     let short = PlainTensor::from_vec(&[1, 4], vec![0.0; 4]).unwrap();

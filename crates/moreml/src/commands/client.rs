@@ -178,7 +178,8 @@ fn predict_as<T: Float>(a: &ClientPredictArgs, key: &SecretKey, http: &Http) -> 
     for start in (0..n).step_by(a.batch.max(1)) {
         let idx: Vec<usize> = (start..(start + a.batch.max(1)).min(n)).collect();
         let wire = key.encrypt(&x.gather_rows(&idx))?;
-        let body = CipherFile { key: key.tag().clone(), tensors: vec![(name.to_string(), wire)], extra: Default::default() };
+        let body =
+            CipherFile { key: key.tag().clone(), tensors: vec![(name.to_string(), wire)], extra: Default::default() };
         let answer = http.post_ok(&codec::encode_cipher(&body)?, a.retries)?;
         let reply = codec::decode_cipher::<T>(&answer).context("the service's answer is not a ciphertext file")?;
         key.check_tag(&reply.key).context("the service answered under another key")?;
@@ -228,7 +229,8 @@ fn load_bodies<T: Float>(path: &Path, kind: Kind, batch: usize) -> Result<Vec<Ve
             for start in (0..n.saturating_sub(batch - 1)).step_by(batch).take(64) {
                 let raw = w.raw()[start * f * 4..(start + batch) * f * 4].to_vec();
                 let t = WireCiphertext::from_vec(&[batch, f], raw)?;
-                let body = CipherFile { key: file.key.clone(), tensors: vec![(name.into(), t)], extra: Default::default() };
+                let body =
+                    CipherFile { key: file.key.clone(), tensors: vec![(name.into(), t)], extra: Default::default() };
                 bodies.push(codec::encode_cipher(&body)?);
             }
         }
@@ -237,7 +239,10 @@ fn load_bodies<T: Float>(path: &Path, kind: Kind, batch: usize) -> Result<Vec<Ve
             let (name, x) = named(&file.tensors, &engine::INPUT_NAMES).context("no tensor 'images' or 'inputs'")?;
             for start in (0..x.shape()[0].saturating_sub(batch - 1)).step_by(batch).take(64) {
                 let t = x.gather_rows(&(start..start + batch).collect::<Vec<_>>());
-                bodies.push(codec::encode_plain(&PlainFile { tensors: vec![(name.into(), t)], extra: Default::default() })?);
+                bodies.push(codec::encode_plain(&PlainFile {
+                    tensors: vec![(name.into(), t)],
+                    extra: Default::default(),
+                })?);
             }
         }
     }
