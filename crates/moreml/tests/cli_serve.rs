@@ -63,19 +63,23 @@ impl Server {
             .spawn()
             .expect("start moreml serve");
         let (tx, log) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
+        let stderr = child.stderr.take();
+        // From here on, Drop kills and waits for the child, also if the start-up fails.
+        let mut server = Server { child, url: String::new(), log };
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in BufReader::new(stderr.expect("piped stderr")).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
         });
         let mut seen = Vec::new();
         loop {
-            let line =
-                log.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no address; log: {seen:#?}"));
+            let line = server
+                .log
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no address; log: {seen:#?}"));
             if let Some(addr) = line.strip_prefix("moreml serve: listening on ") {
-                let url = format!("http://{addr}");
-                return Server { child, url, log };
+                server.url = format!("http://{addr}");
+                return server;
             }
             seen.push(line);
         }
