@@ -65,6 +65,10 @@ pub enum Command {
     Attack(crate::commands::attack::AttackArgs),
     /// [tool] Run every attack against the project's own encrypted artefacts; write a report.
     SecurityReport(crate::commands::security_report::SecurityReportArgs),
+    /// [server] Serve models over HTTP: ciphertexts in, ciphertext predictions out; no key.
+    Serve(crate::commands::server::serve::ServeArgs),
+    /// [owner] Use the service: encrypt, send, decrypt (predict), or measure it (load).
+    Client(crate::commands::owner::client::ClientArgs),
 }
 
 /// `moreml keygen`.

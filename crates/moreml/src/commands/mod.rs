@@ -1,10 +1,10 @@
 //! One module per group of subcommands; `run` dispatches.
 
 pub mod attack;
+mod inspect;
 pub mod bench;
 pub mod common;
 pub mod crypt;
-mod inspect;
 pub mod mnist;
 pub mod owner;
 pub mod security_report;
@@ -29,6 +29,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Evaluate(a) => owner::evaluate::evaluate(&a),
         Command::Attack(a) => attack::attack(&a),
         Command::SecurityReport(a) => security_report::security_report(&a),
+        Command::Serve(a) => server::serve::serve(&a),
+        Command::Client(a) => owner::client::client(&a),
     }
 }
 
