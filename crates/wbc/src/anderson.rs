@@ -122,9 +122,9 @@ mod tests {
     #[test]
     fn accelerates_a_linear_contraction() {
         let g = |x: &State| -> State { std::array::from_fn(|i| 0.9 * x[i] + 0.05 * x[(i + 1) % NSTATE] + 1.0) };
-        let fixed = [20.0; NSTATE]; // 0.95 x + 1 = x
+        let fixed: State = [20.0; NSTATE]; // 0.95 x + 1 = x
         let mut acc = Anderson::default();
-        let mut x = [0.0; NSTATE];
+        let mut x: State = [0.0; NSTATE];
         let mut iters = 0;
         while x.iter().zip(&fixed).any(|(a, b)| (a - b).abs() > 1e-6) {
             let gx = g(&x);

@@ -173,6 +173,28 @@ pub struct Waveforms {
 }
 
 impl Waveforms {
+    /// The outputs computed from every `stride`-th sample of the beat (the closing point at `T`
+    /// excluded). With `stride = 1` they equal [`Simulation::outputs`]; a run with half the step
+    /// and `stride = 2` is compared on the same time grid as the coarse run.
+    /// `stride = 0` is treated as 1.
+    pub fn outputs(&self, stride: usize, heart_rate: f64) -> Outputs {
+        let n = self.time_s.len().saturating_sub(1);
+        let mut stats = BeatStats::new();
+        let mut count = 0;
+        for i in (0..n).step_by(stride.max(1)) {
+            stats.add_values(
+                self.lv_volume[i],
+                self.lv_pressure[i],
+                self.aortic_pressure[i],
+                self.pa_pressure[i],
+                self.la_pressure[i],
+                self.ra_pressure[i],
+            );
+            count += 1;
+        }
+        stats.outputs(count, heart_rate)
+    }
+
     fn clear(&mut self) {
         for v in self.columns_mut() {
             v.clear();
@@ -326,15 +348,21 @@ impl BeatStats {
 
     #[inline(always)]
     fn add(&mut self, v: &State, a: &Aux) {
-        self.ao_max = self.ao_max.max(a.p_ao);
-        self.ao_min = self.ao_min.min(a.p_ao);
-        self.ao_sum += a.p_ao;
-        self.lv_max = self.lv_max.max(v[LV]);
-        self.lv_min = self.lv_min.min(v[LV]);
-        self.pa_sum += a.p_pa;
-        self.la_sum += a.p[LA];
-        self.ra_sum += a.p[RA];
-        self.grad_max = self.grad_max.max(a.p[LV] - a.p_ao);
+        self.add_values(v[LV], a.p[LV], a.p_ao, a.p_pa, a.p[LA], a.p[RA]);
+    }
+
+    /// One sample. (A NaN inside a beat reaches the end-of-beat state, which is checked.)
+    #[inline(always)]
+    fn add_values(&mut self, v_lv: f64, p_lv: f64, p_ao: f64, p_pa: f64, p_la: f64, p_ra: f64) {
+        self.ao_max = self.ao_max.max(p_ao);
+        self.ao_min = self.ao_min.min(p_ao);
+        self.ao_sum += p_ao;
+        self.lv_max = self.lv_max.max(v_lv);
+        self.lv_min = self.lv_min.min(v_lv);
+        self.pa_sum += p_pa;
+        self.la_sum += p_la;
+        self.ra_sum += p_ra;
+        self.grad_max = self.grad_max.max(p_lv - p_ao);
     }
 
     fn outputs(&self, n: usize, heart_rate: f64) -> Outputs {
