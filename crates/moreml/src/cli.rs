@@ -65,6 +65,8 @@ pub enum Command {
     Attack(crate::commands::attack::AttackArgs),
     /// [tool] Run every attack against the project's own encrypted artefacts; write a report.
     SecurityReport(crate::commands::attack::SecurityReportArgs),
+    /// [tool] Whole-body circulation simulator: simulate a patient, sample a surrogate data set.
+    Wbc(crate::commands::wbc::WbcArgs),
 }
 
 /// `moreml keygen`.

@@ -5,6 +5,7 @@ mod bench;
 pub mod crypt;
 mod inspect;
 pub mod mnist;
+pub mod wbc;
 pub mod workflow;
 
 use crate::cli::Command;
@@ -26,6 +27,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Evaluate(a) => workflow::evaluate(&a),
         Command::Attack(a) => attack::attack(&a),
         Command::SecurityReport(a) => attack::security_report(&a),
+        Command::Wbc(a) => wbc::wbc(&a),
     }
 }
 
