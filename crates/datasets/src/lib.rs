@@ -51,9 +51,9 @@ pub use error::DatasetError;
 #[cfg(feature = "fetch")]
 pub use fetch::{fetch_mnist, fetch_mnist_from, MNIST_MIRRORS};
 pub use idx::{read_idx, IdxArray};
-pub use table::{parse_csv_table, read_csv_table, Table, TableError};
 pub use mnist::{
     locate_mnist_file, md5_hex, normalize_pixels, one_hot, resolve_mnist_dir, verify_mnist_file, LoadOptions, Mnist,
     MnistFile, MNIST_CLASSES, MNIST_COLS, MNIST_DIR_ENV, MNIST_FILES, MNIST_ROWS, TEST_IMAGES, TEST_LABELS,
     TRAIN_IMAGES, TRAIN_LABELS,
 };
+pub use table::{parse_csv_table, read_csv_table, Table, TableError};

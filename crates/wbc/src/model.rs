@@ -302,7 +302,16 @@ impl Circuit {
         let q_pv = (p[RV] - p[PA]).max(0.0) * self.g_pv;
         let q_pul = (p[PA] - p[PV]) * self.g_pul;
         let q_pvn = (p[PV] - p[LA]) * self.g_pvn;
-        let dv = [q_pvn - q_mv, q_mv - q_av, q_av - q_sys, q_sys - q_sv, q_sv - q_tv, q_tv - q_pv, q_pv - q_pul, q_pul - q_pvn];
+        let dv = [
+            q_pvn - q_mv,
+            q_mv - q_av,
+            q_av - q_sys,
+            q_sys - q_sv,
+            q_sv - q_tv,
+            q_tv - q_pv,
+            q_pv - q_pul,
+            q_pul - q_pvn,
+        ];
         let aux = Aux { p, q_av, p_ao: p[SA] + self.zc_sys * q_av, p_pa: p[PA] + self.zc_pul * q_pv };
         (dv, aux)
     }
@@ -411,7 +420,12 @@ pub fn simulate(params: &Params, settings: &Settings, record: bool) -> Result<Si
 ///
 /// # Errors
 /// As [`simulate`].
-pub fn simulate_from(params: &Params, settings: &Settings, start: &State, record: bool) -> Result<Simulation, WbcError> {
+pub fn simulate_from(
+    params: &Params,
+    settings: &Settings,
+    start: &State,
+    record: bool,
+) -> Result<Simulation, WbcError> {
     params.validate()?;
     settings.validate()?;
     let circuit = Circuit::new(params);
@@ -447,10 +461,18 @@ pub fn simulate_from(params: &Params, settings: &Settings, start: &State, record
             }
         }
         if let Some((i, &bad)) = v.iter().enumerate().find(|(_, x)| !(x.is_finite() && **x >= 0.0)) {
-            return Err(WbcError::NonPhysical { compartment: COMPARTMENTS[i], volume: bad, time_s: beat as f64 * period });
+            return Err(WbcError::NonPhysical {
+                compartment: COMPARTMENTS[i],
+                volume: bad,
+                time_s: beat as f64 * period,
+            });
         }
         // NaN-propagating max (volumes are already known finite here).
-        let change = v.iter().zip(&begin).map(|(a, b)| (a - b).abs()).fold(0.0, |m: f64, d| if d > m || d.is_nan() { d } else { m });
+        let change =
+            v.iter()
+                .zip(&begin)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, |m: f64, d| if d > m || d.is_nan() { d } else { m });
         if change < settings.tol_ml {
             if let Some(w) = waves.as_mut() {
                 let (_, aux) = circuit.eval(&table[2 * n], &v);

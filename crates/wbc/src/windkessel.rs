@@ -56,7 +56,10 @@ impl Inflow {
     pub fn half_sine(period: f64, t_eject: f64, q_max: f64, samples: usize) -> Self {
         let n = samples.max(2);
         let t: Vec<f64> = (0..n).map(|i| period * i as f64 / (n - 1) as f64).collect();
-        let q = t.iter().map(|&t| if t < t_eject { q_max * (std::f64::consts::PI * t / t_eject).sin() } else { 0.0 }).collect();
+        let q = t
+            .iter()
+            .map(|&t| if t < t_eject { q_max * (std::f64::consts::PI * t / t_eject).sin() } else { 0.0 })
+            .collect();
         Inflow { t, q }
     }
 
@@ -181,7 +184,9 @@ mod tests {
         // Pc = pd + a rd + b rd (sin wt - wτ cos wt) / (1 + (wτ)^2), τ = rd c.
         let tau = rcr.rd * rcr.c;
         for (i, (&t, &p)) in wf.time_s.iter().zip(&wf.pressure).enumerate().step_by(97) {
-            let pc = rcr.pd + a * rcr.rd + b * rcr.rd * ((w * t).sin() - w * tau * (w * t).cos()) / (1.0 + (w * tau).powi(2));
+            let pc = rcr.pd
+                + a * rcr.rd
+                + b * rcr.rd * ((w * t).sin() - w * tau * (w * t).cos()) / (1.0 + (w * tau).powi(2));
             let exact = pc + rcr.rp * (a + b * (w * t).sin());
             assert!((p - exact).abs() < 2e-3, "sample {i}: {p} vs {exact}");
         }

@@ -134,8 +134,8 @@ fn steady_state_is_periodic_and_independent_of_the_start() {
     let p = with(|p| p.heart_rate = 100.0);
     let warm = run(&p);
     let settings = Settings { accelerate: false, ..Settings::default() };
-    let cold = moreml_wbc::simulate_from(&p, &settings, &[10.0, 20.0, 300.0, 800.0, 30.0, 20.0, 100.0, 300.0], false)
-        .unwrap();
+    let cold =
+        moreml_wbc::simulate_from(&p, &settings, &[10.0, 20.0, 300.0, 800.0, 30.0, 20.0, 100.0, 300.0], false).unwrap();
     assert!(cold.beats > warm.beats, "a cold start should need more beats ({} vs {})", cold.beats, warm.beats);
     for ((name, a), b) in OUTPUT_NAMES.iter().zip(warm.outputs.to_array()).zip(cold.outputs.to_array()) {
         assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{name}: {a} vs {b}");

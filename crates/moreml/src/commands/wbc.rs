@@ -113,6 +113,9 @@ pub struct BenchArgs {
     /// Sampling seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Plain beat-after-beat iteration (no Anderson acceleration), for comparison.
+    #[arg(long)]
+    pub no_accelerate: bool,
 }
 
 /// Runs a `wbc` subcommand.
@@ -219,19 +222,21 @@ fn write_csv(path: &Path, header: &str, rows: usize, row: impl Fn(usize) -> Vec<
 }
 
 /// Samples and simulates with a progress bar; returns the batch and the elapsed seconds.
-fn sample_and_simulate(n: usize, seed: u64, sampler: Sampler) -> Result<(ParamSpace, Batch, f64)> {
+fn sample_and_simulate(n: usize, seed: u64, sampler: Sampler, settings: &Settings) -> Result<(ParamSpace, Batch, f64)> {
     if n == 0 {
         bail!("--n must be at least 1");
     }
     let space = ParamSpace::default();
     let patients = space.sample(n, seed, sampler)?;
     let bar = indicatif::ProgressBar::new(n as u64).with_style(
-        indicatif::ProgressStyle::with_template("{spinner} simulating [{bar:30}] {pos}/{len} patients ({elapsed}, eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} simulating [{bar:30}] {pos}/{len} patients ({elapsed}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     let start = Instant::now();
-    let batch = simulate_batch(&patients, &space.names(), &Settings::default(), &|k| bar.inc(k))?;
+    let batch = simulate_batch(&patients, &space.names(), settings, &|k| bar.inc(k))?;
     let secs = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     Ok((space, batch, secs))
@@ -246,7 +251,7 @@ fn dataset(a: &DatasetArgs) -> Result<()> {
         Some("csv" | "safetensors") => a.out.with_extension(""),
         _ => a.out.clone(),
     };
-    let (space, batch, secs) = sample_and_simulate(a.n, a.seed, sampler)?;
+    let (space, batch, secs) = sample_and_simulate(a.n, a.seed, sampler, &Settings::default())?;
     let rows = batch.rows();
     if rows == 0 {
         bail!("none of the {} sampled patients reached a steady state; nothing written", a.n);
@@ -319,7 +324,8 @@ fn read_inflow(path: &Path) -> Result<Inflow> {
 }
 
 fn bench(a: &BenchArgs) -> Result<()> {
-    let (_, batch, secs) = sample_and_simulate(a.n, a.seed, Sampler::Lhs)?;
+    let settings = Settings { accelerate: !a.no_accelerate, ..Settings::default() };
+    let (_, batch, secs) = sample_and_simulate(a.n, a.seed, Sampler::Lhs, &settings)?;
     println!(
         "{} patients in {secs:.2} s on {} threads: {:.0} simulations/s, {:.1} beats per patient on average, {} failed",
         a.n,
