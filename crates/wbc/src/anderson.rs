@@ -58,7 +58,7 @@ impl Anderson {
             a[i][m] = dot(&df[i], &fk);
             trace += a[i][i];
         }
-        if !(trace > 0.0) {
+        if trace.is_nan() || trace <= 0.0 {
             return g;
         }
         for (i, row) in a.iter_mut().enumerate().take(m) {
@@ -94,14 +94,15 @@ impl Anderson {
 fn solve(a: &mut [[f64; MEMORY + 1]; MEMORY], m: usize) -> Option<[f64; MEMORY]> {
     for c in 0..m {
         let p = (c..m).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
-        if !(a[p][c].abs() > 0.0) {
+        if a[p][c] == 0.0 || a[p][c].is_nan() {
             return None;
         }
         a.swap(c, p);
-        for r in c + 1..m {
-            let f = a[r][c] / a[c][c];
-            for k in c..=m {
-                a[r][k] -= f * a[c][k];
+        let pivot = a[c];
+        for row in a.iter_mut().take(m).skip(c + 1) {
+            let f = row[c] / pivot[c];
+            for (x, p) in row[c..=m].iter_mut().zip(&pivot[c..=m]) {
+                *x -= f * p;
             }
         }
     }

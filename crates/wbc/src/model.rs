@@ -77,7 +77,7 @@ impl Settings {
         if !(self.tol_ml > 0.0 && self.tol_ml.is_finite()) {
             return bad("tol_ml", self.tol_ml, "use a positive tolerance such as 1e-3 mL");
         }
-        if !(self.drift_bar > 0.0) {
+        if self.drift_bar.is_nan() || self.drift_bar <= 0.0 {
             return bad("drift_bar", self.drift_bar, "use a positive bar such as 1e-9");
         }
         Ok(())
@@ -480,7 +480,7 @@ pub fn simulate_from(
             }
             let total: f64 = v.iter().sum();
             let volume_drift = (total - total0).abs() / total0;
-            if !(volume_drift < settings.drift_bar) {
+            if volume_drift.is_nan() || volume_drift >= settings.drift_bar {
                 return Err(WbcError::VolumeDrift { drift: volume_drift, bar: settings.drift_bar });
             }
             return Ok(Simulation {

@@ -122,8 +122,8 @@ impl ParamSpace {
                 let mut strata: Vec<usize> = (0..n).collect();
                 for j in 0..d {
                     strata.shuffle(&mut rng);
-                    for (i, &s) in strata.iter().enumerate() {
-                        unit[i][j] = (s as f64 + rng.random::<f64>()) / n as f64;
+                    for (row, &s) in unit.iter_mut().zip(&strata) {
+                        row[j] = (s as f64 + rng.random::<f64>()) / n as f64;
                     }
                 }
             }

@@ -46,7 +46,7 @@ impl Inflow {
         if t.len() < 2 || t.len() != q.len() {
             return bad("give at least two (t, q) samples with as many times as flows");
         }
-        if t[0] != 0.0 || t.windows(2).any(|w| !(w[1] > w[0])) || t.iter().chain(&q).any(|x| !x.is_finite()) {
+        if t.iter().chain(&q).any(|x| !x.is_finite()) || t[0] != 0.0 || t.windows(2).any(|w| w[1] <= w[0]) {
             return bad("times must start at 0 and increase strictly; all values must be finite");
         }
         Ok(Inflow { t, q })
