@@ -45,6 +45,7 @@ mod error;
 mod fetch;
 pub mod idx;
 mod mnist;
+pub mod table;
 
 pub use error::DatasetError;
 #[cfg(feature = "fetch")]
@@ -55,3 +56,4 @@ pub use mnist::{
     MnistFile, MNIST_CLASSES, MNIST_COLS, MNIST_DIR_ENV, MNIST_FILES, MNIST_ROWS, TEST_IMAGES, TEST_LABELS,
     TRAIN_IMAGES, TRAIN_LABELS,
 };
+pub use table::{parse_csv_table, read_csv_table, Table, TableError};

@@ -69,6 +69,8 @@ pub enum Command {
     Serve(crate::commands::server::serve::ServeArgs),
     /// [owner] Use the service: encrypt, send, decrypt (predict), or measure it (load).
     Client(crate::commands::owner::client::ClientArgs),
+    /// [tool] Whole-body circulation simulator: simulate a patient, sample a surrogate data set.
+    Wbc(crate::commands::wbc::WbcArgs),
 }
 
 /// `moreml keygen`.

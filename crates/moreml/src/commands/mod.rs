@@ -9,6 +9,7 @@ pub mod mnist;
 pub mod owner;
 pub mod security_report;
 pub mod server;
+pub mod wbc;
 
 use crate::cli::Command;
 use anyhow::Result;
@@ -31,6 +32,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::SecurityReport(a) => security_report::security_report(&a),
         Command::Serve(a) => server::serve::serve(&a),
         Command::Client(a) => owner::client::client(&a),
+        Command::Wbc(a) => wbc::wbc(&a),
     }
 }
 
