@@ -29,7 +29,7 @@ mod scene;
 pub mod views;
 
 pub use png::{contact_sheet, encode_png};
-pub use scene::{render_sample, SampleMeta};
+pub use scene::{render_sample, render_sample_with, RenderOptions, SampleMeta};
 pub use views::{Artery, CArm, Task, View, ANGLE_JITTER_DEG};
 
 use rayon::prelude::*;

@@ -36,8 +36,29 @@ fn uniform(rng: &mut ChaCha8Rng, (lo, hi): (f32, f32)) -> f32 {
     }
 }
 
+/// Which parts of the image formation to run (all on by default); switching parts off keeps the
+/// geometry of a seed, so two renders differ only in the switched part (e.g. vessel masks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Contrast in the coronary tree and the catheter.
+    pub contrast: bool,
+    /// Quantum noise.
+    pub noise: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions { contrast: true, noise: true }
+    }
+}
+
 /// Renders one `size` x `size` angiogram of `view` from `seed`: values in [0, 1], row-major.
 pub fn render_sample(view: View, size: usize, seed: u64) -> (Vec<f32>, SampleMeta) {
+    render_sample_with(view, size, seed, RenderOptions::default())
+}
+
+/// [`render_sample`] with parts of the image formation switched off.
+pub fn render_sample_with(view: View, size: usize, seed: u64, opts: RenderOptions) -> (Vec<f32>, SampleMeta) {
     let rng = &mut ChaCha8Rng::seed_from_u64(seed);
     let (pr_range, sec_range) = view.angle_ranges();
     let j = (-ANGLE_JITTER_DEG, ANGLE_JITTER_DEG);
@@ -105,15 +126,17 @@ pub fn render_sample(view: View, size: usize, seed: u64) -> (Vec<f32>, SampleMet
         for b in &rib_arcs {
             splat_tube(&mut img, size, &pr, b, scratch, |_| mu::RIB);
         }
-        splat_tube(&mut img, size, &pr, &cath, scratch, |_| mu::IODINE * contrast * 0.7);
-        for t in &tree.tubes {
-            splat_tube(&mut img, size, &pr, t, scratch, iodine);
+        if opts.contrast {
+            splat_tube(&mut img, size, &pr, &cath, scratch, |_| mu::IODINE * contrast * 0.7);
+            for t in &tree.tubes {
+                splat_tube(&mut img, size, &pr, t, scratch, iodine);
+            }
         }
         let inv = 1.0 / size as f32;
         for (i, a) in img.iter_mut().enumerate() {
             let (x, y) = ((i % size) as f32 * inv - 0.5, (i / size) as f32 * inv - 0.5);
             let expected = n0 * gain * (1.0 + gx * x + gy * y) * (-*a).exp();
-            *a = poisson(rng, expected) / n0;
+            *a = if opts.noise { poisson(rng, expected) / n0 } else { expected / n0 };
         }
         blur(&mut img, size, sigma, scratch);
     });

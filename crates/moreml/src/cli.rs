@@ -65,6 +65,8 @@ pub enum Command {
     Attack(crate::commands::attack::AttackArgs),
     /// [tool] Run every attack against the project's own encrypted artefacts; write a report.
     SecurityReport(crate::commands::attack::SecurityReportArgs),
+    /// [experiment] Synthetic X-ray coronary angiograms: generate labelled PNG frames, benchmark.
+    Angio(crate::commands::angio::AngioArgs),
 }
 
 /// `moreml keygen`.

@@ -1,8 +1,11 @@
 //! One module per group of subcommands; `run` dispatches.
 
+pub mod angio;
 pub mod attack;
 mod bench;
 pub mod crypt;
+#[allow(dead_code)] // until the lead wires `moreml dataset images` to dataset_images::dataset_images
+pub mod dataset_images;
 mod inspect;
 pub mod mnist;
 pub mod workflow;
@@ -26,6 +29,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Evaluate(a) => workflow::evaluate(&a),
         Command::Attack(a) => attack::attack(&a),
         Command::SecurityReport(a) => attack::security_report(&a),
+        Command::Angio(a) => angio::angio(&a),
     }
 }
 
