@@ -83,7 +83,8 @@ const STEP_MM: f32 = 2.5;
 
 impl<'h> Path<'h> {
     fn on_surface<R: Rng>(heart: &'h Heart, knots: &[(f32, f32)], rng: &mut R) -> Path<'h> {
-        let (amp, freq, phase) = (deg(rng.random_range(1.0..3.5)), rng.random_range(0.04..0.09), rng.random_range(0.0..6.3));
+        let (amp, freq, phase) =
+            (deg(rng.random_range(1.0..3.5)), rng.random_range(0.04..0.09), rng.random_range(0.0..6.3));
         let mut path = Path { heart, pts: Vec::new(), tp: Vec::new() };
         let mut s = 0.0f32;
         for w in knots.windows(2) {
@@ -158,7 +159,11 @@ fn branches<R: Rng>(
         let mut knots = vec![start];
         knots.extend(shape(rng, start));
         let r0 = (parent_tube.radius[i] * r_rel * rng.random_range(0.85..1.1)).max(r_end + 0.2);
-        out.push(Path::on_surface(heart, &knots, rng).tube(r0, r_end * rng.random_range(0.8..1.2), parent_tube.dist[i]));
+        out.push(Path::on_surface(heart, &knots, rng).tube(
+            r0,
+            r_end * rng.random_range(0.8..1.2),
+            parent_tube.dist[i],
+        ));
     }
     out
 }
@@ -225,7 +230,9 @@ pub fn left_tree<R: Rng>(rng: &mut R, h: &Heart) -> Tree {
         &lcx_t,
         &fractions(rng, n_om, 0.3, 0.9),
         rng,
-        |rng, (t, p)| vec![(t + 0.2, p + jit(rng, 6.0, 5.0)), (t + rng.random_range(0.55..0.85), p + jit(rng, 6.0, 10.0))],
+        |rng, (t, p)| {
+            vec![(t + 0.2, p + jit(rng, 6.0, 5.0)), (t + rng.random_range(0.55..0.85), p + jit(rng, 6.0, 10.0))]
+        },
         (0.75, 0.35),
     );
 
@@ -248,11 +255,8 @@ pub fn right_tree<R: Rng>(rng: &mut R, h: &Heart) -> Tree {
     let r0 = rng.random_range(1.8..2.2);
     let rca_t = tube_from_points(pts, r0, r0 * rng.random_range(0.55..0.7), 0.0);
     // Branch indices refer to `rca.pts`, which is `rca_t` shifted by one (the ostium).
-    let shifted = Tube {
-        points: rca_t.points[1..].to_vec(),
-        radius: rca_t.radius[1..].to_vec(),
-        dist: rca_t.dist[1..].to_vec(),
-    };
+    let shifted =
+        Tube { points: rca_t.points[1..].to_vec(), radius: rca_t.radius[1..].to_vec(), dist: rca_t.dist[1..].to_vec() };
     let n_am = rng.random_range(1..=3);
     let mut tubes = branches(
         h,
@@ -260,7 +264,9 @@ pub fn right_tree<R: Rng>(rng: &mut R, h: &Heart) -> Tree {
         &shifted,
         &fractions(rng, n_am, 0.3, 0.65),
         rng,
-        |rng, (t, p)| vec![(t + 0.2, p + jit(rng, 4.0, 4.0)), (t + rng.random_range(0.45..0.75), p + jit(rng, 8.0, 8.0))],
+        |rng, (t, p)| {
+            vec![(t + 0.2, p + jit(rng, 4.0, 4.0)), (t + rng.random_range(0.45..0.75), p + jit(rng, 8.0, 8.0))]
+        },
         (0.55, 0.3),
     );
     let pda = branches(

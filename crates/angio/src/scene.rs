@@ -1,6 +1,6 @@
 //! One angiogram: sample the anatomy and the C-arm, then form the image.
 
-use crate::anatomy::{catheter, left_tree, right_tree, ribs, vertebrae, Heart};
+use crate::anatomy::{catheter, left_tree, ribs, right_tree, vertebrae, Heart};
 use crate::geometry::v3;
 use crate::render::{add_bodies, blur, mu, poisson, splat_tube, Body, Scratch};
 use crate::views::{Artery, CArm, Projector, View, ANGLE_JITTER_DEG};
@@ -107,13 +107,14 @@ pub fn render_sample_with(view: View, size: usize, seed: u64, opts: RenderOption
     let iodine = move |d: f32| mu::IODINE * contrast * ((front - d) / 10.0).clamp(0.0, 1.0);
 
     // The operator pans the table to centre the injected tree.
-    let (sum, count) = tree.tubes.iter().flat_map(|t| &t.points).fold((v3(0.0, 0.0, 0.0), 0.0), |(s, n), &p| (s + p, n + 1.0));
+    let (sum, count) =
+        tree.tubes.iter().flat_map(|t| &t.points).fold((v3(0.0, 0.0, 0.0), 0.0), |(s, n), &p| (s + p, n + 1.0));
     let centroid = sum * (1.0 / count);
     let jitter = v3(rng.random_range(-10.0..10.0), rng.random_range(-10.0..10.0), rng.random_range(-10.0..10.0));
     let iso = (hc + centroid) * 0.5 + jitter;
     let pr = Projector::new(&arm, iso, rng.random_range(165.0..195.0), size);
     let n0 = rng.random_range(250.0..900.0f32);
-    let gain = rng.random_range(0.9..1.1f32);
+    let target = rng.random_range(0.45..0.6f32);
     let (gx, gy) = (rng.random_range(-0.15..0.15f32), rng.random_range(-0.15..0.15f32));
     let sigma = (rng.random_range(0.6..1.2f32) / pr.pitch).max(0.5);
 
@@ -126,6 +127,10 @@ pub fn render_sample_with(view: View, size: usize, seed: u64, opts: RenderOption
         for b in &rib_arcs {
             splat_tube(&mut img, size, &pr, b, scratch, |_| mu::RIB);
         }
+        // Automatic brightness control: the tube output follows the patient's attenuation so the
+        // mean detector signal (before contrast arrives) sits at `target`.
+        let sampled: Vec<f32> = img.iter().step_by(7).map(|a| (-a).exp()).collect();
+        let abc = target / (sampled.iter().sum::<f32>() / sampled.len() as f32).max(1e-6);
         if opts.contrast {
             splat_tube(&mut img, size, &pr, &cath, scratch, |_| mu::IODINE * contrast * 0.7);
             for t in &tree.tubes {
@@ -135,7 +140,7 @@ pub fn render_sample_with(view: View, size: usize, seed: u64, opts: RenderOption
         let inv = 1.0 / size as f32;
         for (i, a) in img.iter_mut().enumerate() {
             let (x, y) = ((i % size) as f32 * inv - 0.5, (i / size) as f32 * inv - 0.5);
-            let expected = n0 * gain * (1.0 + gx * x + gy * y) * (-*a).exp();
+            let expected = n0 * abc * (1.0 + gx * x + gy * y) * (-*a).exp();
             *a = if opts.noise { poisson(rng, expected) / n0 } else { expected / n0 };
         }
         blur(&mut img, size, sigma, scratch);

@@ -1,7 +1,9 @@
 //! Properties of the synthetic angiograms: determinism, balance, angles, image statistics and
 //! that the six views are distinguishable.
 
-use moreml_angio::{generate, render_sample, render_sample_with, Generator, RenderOptions, Task, View, ANGLE_JITTER_DEG};
+use moreml_angio::{
+    generate, render_sample, render_sample_with, Generator, RenderOptions, Task, View, ANGLE_JITTER_DEG,
+};
 use proptest::prelude::*;
 
 #[test]
@@ -117,7 +119,8 @@ fn views_are_separable_by_their_mean_images() {
     }
     let mut correct = 0;
     for (img, &l) in test.images.chunks(per).zip(&test.labels) {
-        let dist = |c: usize| means[c * per..(c + 1) * per].iter().zip(img).map(|(m, v)| (m - v) * (m - v)).sum::<f32>();
+        let dist =
+            |c: usize| means[c * per..(c + 1) * per].iter().zip(img).map(|(m, v)| (m - v) * (m - v)).sum::<f32>();
         let best = (0..6).min_by(|&a, &b| dist(a).total_cmp(&dist(b))).unwrap();
         correct += usize::from(best == l);
     }

@@ -227,7 +227,10 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, ImagesError> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(csv_err)?;
     let header = reader.headers().map_err(csv_err)?.clone();
     let column = |name: &'static str| {
-        header.iter().position(|h| h == name).ok_or(ImagesError::MissingColumn { path: path.to_path_buf(), column: name })
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or(ImagesError::MissingColumn { path: path.to_path_buf(), column: name })
     };
     let (fc, lc) = (column("file")?, column("label")?);
     let mut rows = Vec::new();
@@ -259,8 +262,11 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, ImagesError> {
 fn check_every_image_has_a_row(dir: &Path, csv: &Path, rows: &[Row]) -> Result<(), ImagesError> {
     let listed: BTreeSet<PathBuf> = rows.iter().map(|r| dir.join(&r.file)).collect();
     let read_dir_err = |source| ImagesError::ReadDir { dir: dir.to_path_buf(), source };
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(dir).map_err(read_dir_err)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(read_dir_err)?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(read_dir_err)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(read_dir_err)?;
     entries.sort();
     for path in entries {
         let is_image = path
@@ -308,7 +314,10 @@ mod tests {
 
     #[test]
     fn loads_resizes_and_one_hot_encodes_with_sorted_classes() {
-        let d = folder(&[("x.png", 51), ("y.png", 204), ("z.png", 0)], "file,label,extra\nx.png,rca,1\ny.png,lca,2\nz.png,rca,3\n");
+        let d = folder(
+            &[("x.png", 51), ("y.png", 204), ("z.png", 0)],
+            "file,label,extra\nx.png,rca,1\ny.png,lca,2\nz.png,rca,3\n",
+        );
         let set = load(&d, 5).unwrap();
         assert_eq!(set.class_names, ["lca", "rca"]);
         assert_eq!(set.labels, [1, 0, 1]);
@@ -376,7 +385,10 @@ mod tests {
     fn missing_image_is_unreadable_with_its_line() {
         let d = folder(&[("x.png", 0)], "file,label\nx.png,a\nghost.png,b\n");
         let err = load(&d, 4).unwrap_err();
-        assert!(matches!(err, ImagesError::Unreadable { line: 3, ref path, .. } if path.ends_with("ghost.png")), "{err}");
+        assert!(
+            matches!(err, ImagesError::Unreadable { line: 3, ref path, .. } if path.ends_with("ghost.png")),
+            "{err}"
+        );
     }
 
     #[test]

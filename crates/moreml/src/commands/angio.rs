@@ -124,7 +124,8 @@ fn generate(a: &GenerateArgs) -> Result<()> {
     let secs = start.elapsed().as_secs_f64();
 
     // labels.csv last and atomically: a run cut short never leaves rows naming missing images.
-    let mut csv = String::from("file,label,view,artery,primary_deg,secondary_deg,sid_mm,sod_mm,fill,contrast,vessels\n");
+    let mut csv =
+        String::from("file,label,view,artery,primary_deg,secondary_deg,sid_mm,sod_mm,fill,contrast,vessels\n");
     for (k, (m, _)) in results.iter().enumerate() {
         let label = &classes[g.label(k)];
         let (v, arm) = (m.view, m.arm);
@@ -145,8 +146,12 @@ fn generate(a: &GenerateArgs) -> Result<()> {
     }
     write_atomic(&a.out.join("labels.csv"), csv.as_bytes(), None)?;
     for (c, name) in classes.iter().enumerate() {
-        let imgs: Vec<&[f32]> =
-            results.iter().enumerate().filter(|(k, _)| g.label(*k) == c).filter_map(|(_, (_, p))| p.as_deref()).collect();
+        let imgs: Vec<&[f32]> = results
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| g.label(*k) == c)
+            .filter_map(|(_, (_, p))| p.as_deref())
+            .collect();
         if !imgs.is_empty() {
             write_sheet(&a.out.join(format!("contact_{name}.png")), &imgs, g.size)?;
         }
