@@ -51,7 +51,7 @@ impl Body {
 
     /// The body seen from `source`: unit-sphere coordinates of the source and the scaled axes,
     /// so that a chord costs three dot products per ray.
-    fn from_source(&self, source: V3) -> Prepared {
+    fn seen_from(&self, source: V3) -> Prepared {
         let (c, axes) = match *self {
             Body::Ellipsoid(c, ax) => (c, ax.map(|(e, s)| e * (1.0 / s))),
             Body::CylinderZ(c, sx, sy) => (c, [v3(1.0 / sx, 0.0, 0.0), v3(0.0, 1.0 / sy, 0.0), V3::default()]),
@@ -64,7 +64,7 @@ impl Body {
     /// Length (mm) of the line `o + t d` (unit `d`) inside the body (reference for tests).
     #[cfg(test)]
     pub fn chord(&self, o: V3, d: V3) -> f32 {
-        let p = self.from_source(o);
+        let p = self.seen_from(o);
         chord_from(v3(d.dot(p.axes[0]), d.dot(p.axes[1]), d.dot(p.axes[2])), p.oo, p.c)
     }
 }
@@ -167,7 +167,7 @@ pub(crate) fn splat_tube(
 pub(crate) fn add_bodies(acc: &mut [f32], size: usize, pr: &Projector, bodies: &[(Body, f32)]) {
     let offset = |i: usize| (i as f32 + 0.5 - pr.half) * pr.pitch;
     for (body, coeff) in bodies {
-        let p = body.from_source(pr.source);
+        let p = body.seen_from(pr.source);
         let along = |e: V3| (pr.dir.dot(e) * pr.sid, pr.right.dot(e), pr.up.dot(e));
         let (a0, a1, a2) = (along(p.axes[0]), along(p.axes[1]), along(p.axes[2]));
         for (row, line) in acc.chunks_exact_mut(size).enumerate() {

@@ -50,7 +50,8 @@ pub fn dataset_images(a: &DatasetImagesArgs) -> Result<()> {
 
 fn write_set<T: Float>(set: &ImageFolder, a: &DatasetImagesArgs) -> Result<()> {
     let (n, k) = (set.len(), set.class_names.len());
-    let cast = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect::<Vec<T>>();
+    // Values are in [0, 1], so the conversion cannot fail; NaN would surface it if it did.
+    let cast = |v: Vec<f64>| v.into_iter().map(|x| T::from(x).unwrap_or_else(T::nan)).collect::<Vec<T>>();
     let mut extra = BTreeMap::new();
     extra.insert("moreml.roles".to_string(), r#"{"images":"input","labels":"target"}"#.to_string());
     extra.insert("moreml.task".to_string(), "classification".to_string());
