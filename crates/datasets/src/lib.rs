@@ -44,6 +44,7 @@ mod error;
 #[cfg(feature = "fetch")]
 mod fetch;
 pub mod idx;
+pub mod images;
 mod mnist;
 pub mod table;
 

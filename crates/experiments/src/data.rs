@@ -2,7 +2,7 @@
 
 use crate::{Error, Result};
 use moreml_cipher::{Domain, Float, PlainTensor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the network predicts, and how it is scored.
 #[derive(Clone, Debug, Serialize)]
@@ -24,7 +24,7 @@ pub enum Task {
 }
 
 /// Per-column `(x - mean) / std`, fitted on a training split by the owner before encryption.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Standardizer {
     /// Column means.
     pub mean: Vec<f64>,

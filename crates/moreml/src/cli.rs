@@ -71,6 +71,8 @@ pub enum Command {
     Client(crate::commands::owner::client::ClientArgs),
     /// [tool] Whole-body circulation simulator: simulate a patient, sample a surrogate data set.
     Wbc(crate::commands::wbc::WbcArgs),
+    /// [experiment] Synthetic X-ray coronary angiograms: generate labelled PNG frames, benchmark.
+    Angio(crate::commands::angio::AngioArgs),
 }
 
 /// `moreml keygen`.

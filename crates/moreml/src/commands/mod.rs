@@ -1,10 +1,11 @@
 //! One module per group of subcommands; `run` dispatches.
 
+pub mod angio;
 pub mod attack;
-mod inspect;
 pub mod bench;
 pub mod common;
 pub mod crypt;
+mod inspect;
 pub mod mnist;
 pub mod owner;
 pub mod security_report;
@@ -33,6 +34,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Serve(a) => server::serve::serve(&a),
         Command::Client(a) => owner::client::client(&a),
         Command::Wbc(a) => wbc::wbc(&a),
+        Command::Angio(a) => angio::angio(&a),
     }
 }
 

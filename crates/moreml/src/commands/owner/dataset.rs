@@ -45,6 +45,33 @@ pub enum DatasetKind {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Any CSV table with a header: the named target columns become `targets`, the others
+    /// `inputs` (regression; both standardised by default, statistics in the header).
+    Csv(CsvArgs),
+    /// A folder of PNG/JPEG frames and a label CSV: `images` [n, size*size] in [0, 1] and
+    /// one-hot `labels` (classification).
+    Images(super::dataset_images::DatasetImagesArgs),
+}
+
+/// `moreml dataset csv`.
+#[derive(Args, Debug)]
+pub struct CsvArgs {
+    /// The CSV file (header row, numeric cells).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Target column names, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub targets: Vec<String>,
+    /// Output tensor file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Keep raw values (default: each column standardised to mean 0, std 1; `evaluate`
+    /// reports metrics in the original units from the statistics in the header).
+    #[arg(long)]
+    pub no_standardize: bool,
+    /// Scalar type.
+    #[arg(long, value_enum, default_value_t = Dtype::F64)]
+    pub dtype: Dtype,
 }
 
 /// Header entries declaring `inputs`/`targets` roles and the task.
@@ -57,7 +84,13 @@ pub fn role_header(input: &str, target: &str, task: &str) -> BTreeMap<String, St
 }
 
 pub fn dataset(a: &DatasetArgs) -> Result<()> {
-    let DatasetKind::Mnist { data_dir, synthetic, out, train_size, test_size, dtype, seed } = &a.which;
+    let (data_dir, synthetic, out, train_size, test_size, dtype, seed) = match &a.which {
+        DatasetKind::Mnist { data_dir, synthetic, out, train_size, test_size, dtype, seed } => {
+            (data_dir, synthetic, out, train_size, test_size, dtype, seed)
+        }
+        DatasetKind::Csv(c) => return csv(c),
+        DatasetKind::Images(i) => return super::dataset_images::dataset_images(i),
+    };
     let data = if *synthetic {
         let n = |size: usize, default: usize| if size == 0 { default } else { size };
         Mnist::synthetic(n(*train_size, 6000), n(*test_size, 1000), *seed)
@@ -89,6 +122,58 @@ fn export_mnist<T: Float>(data: &Mnist, out: &Path) -> Result<()> {
         format::write_plain(&path, &file)?;
         eprintln!("wrote {n} {split} records to {}", path.display());
     }
+    Ok(())
+}
+
+/// Header entry with a tensor's standardisation statistics (`{"mean": [..], "std": [..]}`).
+pub fn scaling_key(tensor: &str) -> String {
+    format!("moreml.scaling.{tensor}")
+}
+
+fn csv(a: &CsvArgs) -> Result<()> {
+    crate::commands::common::ensure_output(&a.out, &[&a.input])?;
+    let table = moreml_datasets::table::read_csv_table(&a.input, &a.targets)?;
+    let mut extra = role_header("inputs", "targets", "regression");
+    let mut columns = |tensor: &str, names: &[String], values: Vec<f64>| -> Result<Vec<f64>> {
+        extra.insert(format!("moreml.columns.{tensor}"), serde_json::to_string(names)?);
+        if a.no_standardize {
+            return Ok(values);
+        }
+        let s = moreml_experiments::Standardizer::fit(&values, names.len())?;
+        extra.insert(scaling_key(tensor), serde_json::to_string(&s)?);
+        Ok(s.apply(&values))
+    };
+    let inputs = columns("inputs", &table.input_names, table.inputs.clone())?;
+    let targets = columns("targets", &table.target_names, table.targets.clone())?;
+    with_dtype!(a.dtype, write_table(&a.out, inputs, table.input_shape(), targets, table.target_shape(), extra))?;
+    eprintln!(
+        "wrote {} records ({} inputs, {} targets) to {}",
+        table.rows,
+        table.input_names.len(),
+        table.target_names.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Writes `inputs` and `targets` tensors with header entries `extra`.
+pub fn write_table<T: Float>(
+    out: &Path,
+    inputs: Vec<f64>,
+    input_shape: [usize; 2],
+    targets: Vec<f64>,
+    target_shape: [usize; 2],
+    extra: BTreeMap<String, String>,
+) -> Result<()> {
+    let cast = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
+    let file = PlainFile {
+        tensors: vec![
+            ("inputs".to_string(), PlainTensor::from_vec(&input_shape, cast(inputs))?),
+            ("targets".to_string(), PlainTensor::from_vec(&target_shape, cast(targets))?),
+        ],
+        extra,
+    };
+    format::write_plain(out, &file)?;
     Ok(())
 }
 

@@ -2,11 +2,12 @@
 
 use crate::commands::common::{data_names, is_regression, with_file, Tensors};
 use crate::commands::crypt::load_key;
+use crate::commands::owner::dataset::scaling_key;
 use crate::commands::server::predict::PREDICTIONS;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use moreml_cipher::prelude::*;
-use moreml_experiments::metrics;
+use moreml_experiments::{metrics, Standardizer};
 use std::path::{Path, PathBuf};
 
 /// `moreml evaluate`.
@@ -37,7 +38,11 @@ pub fn evaluate(a: &EvaluateArgs) -> Result<()> {
             outputs.len()
         );
     }
-    let report = if regression {
+    let report = if let Some(scaling) = regression {
+        let (outputs, truth) = match scaling {
+            Some(s) => (s.invert(&outputs), s.invert(&truth)),
+            None => (outputs, truth),
+        };
         let r = metrics::regression(&outputs, &truth, &names);
         for o in &r.outputs {
             println!("{:<24} MAE {:?}  mean rel error {:?}  R^2 {:?}", o.name, o.mae, o.mean_rel_error, o.r2);
@@ -74,8 +79,12 @@ fn predictions<T: Float>(a: &EvaluateArgs, file: Tensors<T>) -> Result<Vec<f64>>
     Ok(values.values().iter().map(|v| v.f64()).collect())
 }
 
-/// True targets as f64, outputs per record, whether regression, and output names.
-fn targets<T: Float>(path: &Path, file: Tensors<T>) -> Result<(Vec<f64>, usize, bool, Vec<String>)> {
+/// What the owner knows about the true targets.
+type Targets = (Vec<f64>, usize, Option<Option<Standardizer>>, Vec<String>);
+
+/// True targets as f64, outputs per record, for regression the standardisation the targets
+/// carry (metrics are reported in the original units), and output names.
+fn targets<T: Float>(path: &Path, file: Tensors<T>) -> Result<Targets> {
     let Tensors::Plain(f) = file else {
         bail!("{} holds ciphertexts; evaluate against the plaintext data file", path.display());
     };
@@ -89,5 +98,17 @@ fn targets<T: Float>(path: &Path, file: Tensors<T>) -> Result<(Vec<f64>, usize, 
         .get(&format!("moreml.columns.{tn}"))
         .and_then(|j| serde_json::from_str::<Vec<String>>(j).ok())
         .unwrap_or_else(|| (0..k).map(|i| format!("output{i}")).collect());
-    Ok((t.values().iter().map(|v| v.f64()).collect(), k, is_regression(&f.extra), columns))
+    let regression = if is_regression(&f.extra) {
+        let scaling = match f.extra.get(&scaling_key(&tn)) {
+            Some(j) => Some(
+                serde_json::from_str::<Standardizer>(j)
+                    .with_context(|| format!("{}: bad {} header entry", path.display(), scaling_key(&tn)))?,
+            ),
+            None => None,
+        };
+        Some(scaling)
+    } else {
+        None
+    };
+    Ok((t.values().iter().map(|v| v.f64()).collect(), k, regression, columns))
 }

@@ -2,5 +2,5 @@
 //! names the key crate (`moreml_more`).
 
 pub mod predict;
-pub mod train;
 pub mod serve;
+pub mod train;
