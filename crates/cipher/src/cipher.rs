@@ -67,6 +67,7 @@ impl<T: Float> CipherTensor<T> {
                     what: what.to_string(),
                     index,
                     value: c.iter().find(|v| !v.is_finite()).map_or(f64::NAN, |v| v.f64()),
+                    hint: "the ciphertext file is damaged; re-create or re-copy it",
                 });
             }
             return Err(Error::OutOfAlgebra {

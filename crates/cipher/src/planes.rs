@@ -86,7 +86,7 @@ impl Window2d {
 
 impl<T: Float> Planes<T> {
     /// Wraps `data` (plane after plane) with a shape.
-    pub fn from_vec(shape: &[usize], planes: usize, data: Vec<T>) -> Result<Self> {
+    pub(crate) fn from_vec(shape: &[usize], planes: usize, data: Vec<T>) -> Result<Self> {
         let expected = numel(shape) * planes;
         if data.len() != expected {
             return Err(Error::BadLength { op: "tensor", shape: shape.to_vec(), expected, got: data.len() });
@@ -95,7 +95,7 @@ impl<T: Float> Planes<T> {
     }
 
     /// All-zero storage.
-    pub fn zeros(shape: &[usize], planes: usize) -> Self {
+    pub(crate) fn zeros(shape: &[usize], planes: usize) -> Self {
         Self { shape: shape.to_vec(), planes, data: vec![T::zero(); numel(shape) * planes] }
     }
 
