@@ -569,6 +569,10 @@ fn write_atomic_with(path: &Path, mode: Option<u32>, write: impl FnOnce(&Path) -
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if !dir.is_dir() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "its directory does not exist");
+        return Err(Error::Io { path: path.to_path_buf(), source });
+    }
     let tmp = tempfile::Builder::new().prefix(".moreml-").suffix(".tmp").tempfile_in(&dir).map_err(io_err(path))?;
     #[cfg(unix)]
     if let Some(mode) = mode {

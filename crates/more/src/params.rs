@@ -70,15 +70,19 @@ impl RDistribution {
                 if (0.0..=MAX_R).contains(&jitter) {
                     Ok(())
                 } else {
-                    Err(format!("r jitter {jitter} is outside [0, {MAX_R:e}]"))
+                    Err(format!("r jitter {} is outside [0, {MAX_R:e}]", num(jitter)))
                 }
             }
             RDistribution::Uniform { low, high } => {
                 let ok = |v: f64| (-MAX_R..=MAX_R).contains(&v);
                 if !ok(low) || !ok(high) {
-                    Err(format!("uniform r bounds {low}..{high} must be finite numbers in [-{MAX_R:e}, {MAX_R:e}]"))
+                    Err(format!(
+                        "uniform r bounds {}..{} must be finite numbers in [-{MAX_R:e}, {MAX_R:e}]",
+                        num(low),
+                        num(high)
+                    ))
                 } else if low >= high {
-                    Err(format!("uniform r low {low} must be below high {high}"))
+                    Err(format!("uniform r low {} must be below high {}", num(low), num(high)))
                 } else {
                     Ok(())
                 }
@@ -111,10 +115,19 @@ impl KeyParams {
     pub fn validate(&self) -> Result<(), String> {
         let (lo, hi) = CONDITION_RANGE;
         if !(lo..=hi).contains(&self.max_condition) {
-            return Err(format!("max_condition {} is outside [{lo}, {hi:e}]", self.max_condition));
+            return Err(format!("max_condition {} is outside [{lo}, {hi:e}]", num(self.max_condition)));
         }
         self.r.validate()?;
         self.r_targets.validate().map_err(|e| format!("targets: {e}"))
+    }
+}
+
+/// A number for messages: plain when moderate, scientific when huge or tiny.
+fn num(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() || (1e-4..1e6).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
     }
 }
 

@@ -80,8 +80,12 @@ pub fn encrypt(a: &EncryptArgs) -> Result<()> {
 }
 
 /// The roles of `names`: the file's entry, then `--targets`, then the `labels`/`targets`
-/// convention for files that declare nothing (said on stderr).
-fn roles_for(a: &EncryptArgs, extra: &std::collections::BTreeMap<String, String>, names: &[&str]) -> Result<Roles> {
+/// convention for files that declare nothing (then the flag is true: the caller says so).
+fn roles_for(
+    a: &EncryptArgs,
+    extra: &std::collections::BTreeMap<String, String>,
+    names: &[&str],
+) -> Result<(Roles, bool)> {
     let declared = Roles::from_extra(extra).with_context(|| format!("cannot read the roles of {}", a.input.display()))?;
     for t in &a.targets {
         if !names.contains(&t.as_str()) {
@@ -98,24 +102,27 @@ fn roles_for(a: &EncryptArgs, extra: &std::collections::BTreeMap<String, String>
         };
         roles.set(name, role);
     }
-    if guess {
-        for t in roles.targets() {
-            eprintln!("note: {} declares no roles; treating tensor '{t}' as a training target (pass --targets to choose)", a.input.display());
-        }
-    }
-    Ok(roles)
+    Ok((roles, guess))
 }
 
 fn encrypt_as<T: Float>(key: &SecretKey, a: &EncryptArgs) -> Result<()> {
     let t0 = Instant::now();
     let mut plain = format::read_plain::<T>(&a.input)?;
     let names: Vec<&str> = plain.tensors.iter().map(|(n, _)| n.as_str()).collect();
-    let roles = roles_for(a, &plain.extra, &names)?;
+    let (roles, guessed) = roles_for(a, &plain.extra, &names)?;
     roles.insert_into(&mut plain.extra);
     let cipher = key.encrypt_file(&plain).with_context(|| format!("cannot encrypt {}", a.input.display()))?;
     format::write_cipher(&a.output, &cipher)?;
     let n: usize = cipher.tensors.iter().map(|(_, t)| t.numel()).sum();
     let targets: Vec<&str> = roles.targets().collect();
+    if guessed {
+        for t in &targets {
+            eprintln!(
+                "note: {} declares no roles; treated tensor '{t}' as a training target (pass --targets to choose)",
+                a.input.display()
+            );
+        }
+    }
     eprintln!(
         "encrypted {} tensor(s), {n} {} values under key {} -> {} ({:.2} s; targets: {})",
         cipher.tensors.len(),
