@@ -70,7 +70,9 @@ fn config_numbers_too_large(data: &[u8]) -> bool {
                 }
             }
             serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, prod)),
-            serde_json::Value::Object(o) => o.iter().filter(|(k, _)| k.as_str() != "seed").for_each(|(_, x)| walk(x, prod)),
+            serde_json::Value::Object(o) => {
+                o.iter().filter(|(k, _)| k.as_str() != "seed").for_each(|(_, x)| walk(x, prod))
+            }
             _ => {}
         }
     }

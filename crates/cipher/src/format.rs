@@ -191,11 +191,8 @@ fn parse_header(
     } else {
         None
     };
-    let extra = meta
-        .iter()
-        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let extra =
+        meta.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     Ok((kind, key, extra))
 }
 
@@ -265,7 +262,9 @@ impl<'de> serde::Deserialize<'de> for HeaderJson {
                         }
                         out.meta = Some(m.next_value::<Meta>()?.0);
                     } else {
-                        let t = m.next_value::<TensorJson>().map_err(|e| serde::de::Error::custom(format!("tensor '{k}': {e}")))?;
+                        let t = m
+                            .next_value::<TensorJson>()
+                            .map_err(|e| serde::de::Error::custom(format!("tensor '{k}': {e}")))?;
                         out.tensors.push((k, t));
                     }
                 }
@@ -319,7 +318,12 @@ fn parse_header_bytes(path: &Path, json: &[u8], data_len: u64) -> Result<Parsed>
             "F32" => "f32",
             "F64" => "f64",
             other => {
-                return Err(Error::WrongDtype { path: path.to_path_buf(), name, found: other.to_string(), expected: "f32 or f64" })
+                return Err(Error::WrongDtype {
+                    path: path.to_path_buf(),
+                    name,
+                    found: other.to_string(),
+                    expected: "f32 or f64",
+                })
             }
         };
         if let Some(c) = common.filter(|c| *c != d) {
@@ -490,7 +494,8 @@ pub fn read_cipher_bytes<T: Float>(bytes: &[u8], path: &Path) -> Result<CipherFi
     if kind != Kind::Ciphertext {
         return Err(wrong_kind(path, Kind::Ciphertext, kind));
     }
-    let key = key.ok_or_else(|| Error::NotAMoremlFile { path: path.to_path_buf(), detail: "no key in the header".into() })?;
+    let key =
+        key.ok_or_else(|| Error::NotAMoremlFile { path: path.to_path_buf(), detail: "no key in the header".into() })?;
     let mut tensors = Vec::with_capacity(raw.len());
     for (name, shape, values) in raw {
         if shape.len() < 2 || shape[shape.len() - 2..] != [2, 2] {
@@ -633,9 +638,10 @@ fn same_file(a: &Path, _: &std::fs::Metadata, b: &Path, _: &std::fs::Metadata) -
 pub fn is_secret_key_file(path: &Path) -> bool {
     let small = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() < 1 << 20);
     small
-        && std::fs::read(path).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).is_some_and(|v| {
-            v.get("format").and_then(|f| f.as_str()) == Some(SECRET_KEY_FORMAT)
-        })
+        && std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v.get("format").and_then(|f| f.as_str()) == Some(SECRET_KEY_FORMAT))
 }
 
 /// What a tensor of a data file is for: model input (features) or training target (labels,

@@ -174,13 +174,13 @@ fn gemm_exact<D: TestDomain>() {
 /// `matrixmultiply` to `gemm`, with odd sizes and every transpose combination. Small integers
 /// keep every sum exact (|entry| <= 64 k < 2^24 even in f32), so results compare exactly.
 const SWITCH_SIZES: &[(usize, usize, usize)] = &[
-    (255, 257, 255), // 16_711_425 < 2^24: matrixmultiply
-    (256, 256, 256), // exactly 2^24: gemm
-    (257, 255, 257), // 16_842_495 > 2^24: gemm
+    (255, 257, 255),  // 16_711_425 < 2^24: matrixmultiply
+    (256, 256, 256),  // exactly 2^24: gemm
+    (257, 255, 257),  // 16_842_495 > 2^24: gemm
     (64, 262_143, 1), // long dot products, 16_777_152 < 2^24: matrixmultiply
     (65, 262_143, 1), // 17_039_295 > 2^24: gemm
-    (4097, 4095, 1), // matrix-vector just below: matrixmultiply
-    (4097, 4097, 1), // just above: gemm
+    (4097, 4095, 1),  // matrix-vector just below: matrixmultiply
+    (4097, 4097, 1),  // just above: gemm
 ];
 
 fn gemm_path_switch_sweep<D: TestDomain>() {

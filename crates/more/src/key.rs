@@ -395,7 +395,12 @@ impl SecretKey {
             per_tensor.push((name.clone(), p));
             tensors.push((name.clone(), d.values));
         }
-        Ok(FileDecryption { plain: PlainFile { tensors, extra: file.extra.clone() }, max_residual: worst, precision, per_tensor })
+        Ok(FileDecryption {
+            plain: PlainFile { tensors, extra: file.extra.clone() },
+            max_residual: worst,
+            precision,
+            per_tensor,
+        })
     }
 
     /// Errors with [`Error::WrongKey`] unless `tag` names this key, and with

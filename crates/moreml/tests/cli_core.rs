@@ -376,7 +376,8 @@ fn regression_targets_and_precision_report() {
     let y: Vec<f64> = (0..50).map(|i| (i as f64 * 0.37).sin() * 12.5 + 3.0).collect();
     let extra = [("moreml.roles".to_string(), r#"{"y":"target"}"#.to_string())].into();
     let t = PlainTensor::from_vec(&[50, 1], y.clone()).unwrap();
-    format::write_plain(&dir.path("y.safetensors"), &PlainFile::<f64> { tensors: vec![("y".into(), t)], extra }).unwrap();
+    format::write_plain(&dir.path("y.safetensors"), &PlainFile::<f64> { tensors: vec![("y".into(), t)], extra })
+        .unwrap();
     moreml(&["encrypt", "--key", &key, "--input", &dir.arg("y.safetensors"), "--output", &dir.arg("y.enc")]).ok();
     let run = moreml(&["decrypt", "--key", &key, "--input", &dir.arg("y.enc"), "--output", &dir.arg("y.dec")]).ok();
     assert!(run.stderr.contains("precision: all 50 values within"), "{}", run.context());

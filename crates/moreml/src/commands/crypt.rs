@@ -86,7 +86,8 @@ fn roles_for(
     extra: &std::collections::BTreeMap<String, String>,
     names: &[&str],
 ) -> Result<(Roles, bool)> {
-    let declared = Roles::from_extra(extra).with_context(|| format!("cannot read the roles of {}", a.input.display()))?;
+    let declared =
+        Roles::from_extra(extra).with_context(|| format!("cannot read the roles of {}", a.input.display()))?;
     for t in &a.targets {
         if !names.contains(&t.as_str()) {
             bail!("--targets names '{t}' but {} has no such tensor (it has: {})", a.input.display(), names.join(", "));
@@ -163,8 +164,12 @@ fn decrypt_as<T: Float>(key: &SecretKey, a: &CryptArgs) -> Result<()> {
     if p.imprecise == 0 {
         eprintln!("precision: all {} values within a relative error bound of {PRECISION_THRESHOLD:.0e}", p.values);
     } else {
-        let worst: Vec<String> =
-            d.per_tensor.iter().filter(|(_, t)| t.imprecise > 0).map(|(n, t)| format!("{n}: {}", t.imprecise)).collect();
+        let worst: Vec<String> = d
+            .per_tensor
+            .iter()
+            .filter(|(_, t)| t.imprecise > 0)
+            .map(|(n, t)| format!("{n}: {}", t.imprecise))
+            .collect();
         let advice = if T::NAME == "f32" {
             "their hidden r is much larger than the value; encrypt the data as f64 for exact results"
         } else {
