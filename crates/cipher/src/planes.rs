@@ -318,7 +318,7 @@ impl<T: Float> Planes<T> {
     /// If an index is out of range.
     pub fn gather_rows(&self, idx: &[usize]) -> Self {
         let rows = self.shape.first().copied().unwrap_or(0);
-        let row_len = if rows == 0 { 0 } else { self.numel() / rows };
+        let row_len = self.numel().checked_div(rows).unwrap_or(0);
         let mut shape = self.shape.clone();
         shape[0] = idx.len();
         self.per_plane(&shape, |src, dst| {

@@ -77,7 +77,6 @@ macro_rules! test_domains {
 test_domains!(
     gemm_exact,
     gemm_random_reals,
-    gemm_path_switch_sweep,
     transpose2,
     gather_rows,
     im2col_reference_and_adjoint,
@@ -182,6 +181,15 @@ const SWITCH_SIZES: &[(usize, usize, usize)] = &[
     (4097, 4095, 1),  // matrix-vector just below: matrixmultiply
     (4097, 4097, 1),  // just above: gemm
 ];
+
+#[test]
+#[ignore = "minutes on 2 shared cores: 16M multiply-add GEMMs against a naive reference; run with --ignored"]
+fn gemm_path_switch_sweep_all_domains() {
+    gemm_path_switch_sweep::<PlainTensor<f32>>();
+    gemm_path_switch_sweep::<PlainTensor<f64>>();
+    gemm_path_switch_sweep::<CipherTensor<f32>>();
+    gemm_path_switch_sweep::<CipherTensor<f64>>();
+}
 
 fn gemm_path_switch_sweep<D: TestDomain>() {
     let mut g = rng(11);

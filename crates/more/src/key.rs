@@ -302,7 +302,7 @@ impl SecretKey {
         }
         let out = self.decrypt_unchecked(c);
         let tol = self.tolerance::<T>();
-        if !(out.max_residual <= tol) {
+        if out.max_residual.is_nan() || out.max_residual > tol {
             return Err(Error::Integrity { residual: out.max_residual, tolerance: tol });
         }
         if let Some(index) = out.values.values().iter().position(|v| !v.is_finite()) {
@@ -348,7 +348,7 @@ impl SecretKey {
                 let u = self.unmask_scaled(e);
                 let (m, r) = (u.slot(0), u.slot(1));
                 let bound = k * (m.abs() + r.abs()) / m.abs().max(floor);
-                (usize::from(!(bound <= PRECISION_THRESHOLD)), bound)
+                (usize::from(bound.is_nan() || bound > PRECISION_THRESHOLD), bound)
             })
             .reduce(|| (0, 0.0), |a, b| (a.0 + b.0, if b.1 > a.1 || b.1.is_nan() { b.1 } else { a.1 }));
         Precision { values: n, imprecise, worst_bound }
@@ -411,7 +411,7 @@ impl SecretKey {
             return Err(Error::WrongKey { expected: self.tag.key_id.clone(), found: tag.key_id.clone() });
         }
         let (a, b) = (tag.basis.matrix(), self.tag.basis.matrix());
-        if a.iter().zip(&b).any(|(x, y)| !((x - y).abs() <= 1e-12 * (1.0 + y.abs()))) {
+        if a.iter().zip(&b).any(|(x, y)| (x - y).is_nan() || (x - y).abs() > 1e-12 * (1.0 + y.abs())) {
             return Err(Error::BasisMismatch { key_id: self.tag.key_id.clone() });
         }
         Ok(())
@@ -467,7 +467,11 @@ impl SecretKey {
         }
         f.params.validate().map_err(bad)?;
         let (_, max_cond) = crate::CONDITION_RANGE;
-        if !f.s.iter().all(|v| v.is_finite()) || !(condition(&f.s) <= max_cond) || f.basis_sign.abs() != 1.0 {
+        if !f.s.iter().all(|v| v.is_finite())
+            || condition(&f.s).is_nan()
+            || condition(&f.s) > max_cond
+            || f.basis_sign.abs() != 1.0
+        {
             return Err(bad("the key matrix is not finite and well conditioned".into()));
         }
         let key = Self::from_parts(f.s, f.basis_sign, f.params).map_err(|e| bad(e.to_string()))?;

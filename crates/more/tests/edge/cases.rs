@@ -48,7 +48,7 @@ fn check_against_bound<T: Float>(sk: &SecretKey, w: &WireCiphertext<T>, want: &[
         let b = bound::<T>(sk, want[i], r[i]) + 4.0 * T::min_positive_value().f64();
         prop_assert!(within(got[i], want[i], b), "[{}] got {:e} want {:e} r {:e} bound {:e}", i, got[i], want[i], r[i], b);
         let rel = (got[i] - want[i]).abs() / want[i].abs().max(PRECISION_THRESHOLD * rms).max(f64::MIN_POSITIVE);
-        if !(rel <= PRECISION_THRESHOLD) {
+        if rel.is_nan() || rel > PRECISION_THRESHOLD {
             prop_assert!(p.imprecise > 0, "[{}] relative error {:e} not reported ({:?})", i, rel, p);
         }
     }
