@@ -331,14 +331,20 @@ fn parse_header_bytes(path: &Path, json: &[u8], data_len: u64) -> Result<Parsed>
         }
         common = Some(d);
         let size = if d == "f32" { 4u64 } else { 8 };
-        let bytes = t
-            .shape
-            .iter()
-            .try_fold(size, |acc, &n| acc.checked_mul(n))
-            .filter(|&b| b <= data_len)
-            .ok_or_else(|| damaged(format!("tensor '{name}' has shape {:?}, larger than the file", t.shape)))?;
+        let bytes = t.shape.iter().try_fold(size, |acc, &n| acc.checked_mul(n)).filter(|&b| b <= data_len).ok_or_else(
+            || Error::Truncated {
+                path: path.to_path_buf(),
+                detail: format!("tensor '{name}' has shape {:?}, larger than the file", t.shape),
+            },
+        )?;
         let [start, end] = t.data_offsets;
-        if start > end || end > data_len || end - start != bytes {
+        if start <= end && end > data_len {
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                detail: format!("tensor '{name}' claims bytes {start}..{end} of a {data_len}-byte data section"),
+            });
+        }
+        if start > end || end - start != bytes {
             return Err(damaged(format!(
                 "tensor '{name}' claims bytes {start}..{end} of a {data_len}-byte data section but its shape {:?} needs {bytes}",
                 t.shape

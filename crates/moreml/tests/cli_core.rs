@@ -159,7 +159,7 @@ fn truncated_ciphertext_files() {
         let name = format!("cut{cut}.safetensors");
         // A cut header is "truncated"; an intact header over a short data section "damaged",
         // for every command, inspect included (it checks the data section against the header).
-        let phrase = if cut < h { "truncated" } else { "damaged tensor file" };
+        let phrase = if cut < h { "truncated" } else { "damaged" };
         moreml(&["decrypt", "--key", &key, "--input", &p, "--output", &dir.arg("o.safetensors")])
             .fails_with(&[phrase, &name]);
         moreml(&["encrypt", "--key", &key, "--input", &p, "--output", &dir.arg("o.safetensors")])
