@@ -49,7 +49,7 @@ impl<T: Float> CipherTensor<T> {
                     let c = &src[4 * (off + i)..4 * (off + i) + 4];
                     let c = [c[0].f64(), c[1].f64(), c[2].f64(), c[3].f64()];
                     let (x, y, res) = basis.to_coords(c);
-                    if !(res <= tol) {
+                    if res.is_nan() || res > tol {
                         let mut w = first_bad.lock().unwrap_or_else(|e| e.into_inner());
                         if w.is_none() {
                             *w = Some((off + i, res));
@@ -67,6 +67,7 @@ impl<T: Float> CipherTensor<T> {
                     what: what.to_string(),
                     index,
                     value: c.iter().find(|v| !v.is_finite()).map_or(f64::NAN, |v| v.f64()),
+                    hint: "the ciphertext file is damaged; re-create or re-copy it",
                 });
             }
             return Err(Error::OutOfAlgebra {

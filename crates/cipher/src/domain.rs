@@ -13,6 +13,25 @@
 use crate::planes::{Planes, Window2d};
 use crate::{Float, Result};
 
+/// The seal: only this crate's tensor types implement [`Domain`], and only this crate can
+/// build one from raw storage. Other crates get ciphertexts through
+/// [`crate::CipherTensor::from_wire`] (which checks the algebra), public constants
+/// ([`Domain::constant`], [`Domain::zeros`]) and the homomorphic operations.
+pub(crate) mod sealed {
+    /// Marker supertrait of [`super::Domain`]; not nameable outside the crate.
+    pub trait Sealed {}
+    impl<T: crate::Float> Sealed for crate::PlainTensor<T> {}
+    impl<T: crate::Float> Sealed for crate::CipherTensor<T> {}
+    /// Capability to wrap or mutate raw storage; only this crate can make one.
+    pub struct Token(pub(crate) ());
+}
+use sealed::Token;
+
+/// Wraps raw storage as a domain tensor (crate-internal: bypasses the algebra check).
+pub(crate) fn wrap<D: Domain>(p: Planes<D::Scalar>) -> D {
+    D::wrap_sealed(p, Token(()))
+}
+
 /// A tensor type that supports the MORE homomorphic operation set.
 ///
 /// Implemented by [`crate::PlainTensor`] (one real per element) and [`crate::CipherTensor`]
@@ -30,7 +49,7 @@ use crate::{Float, Result};
 /// let x = PlainTensor::<f64>::from_vec(&[3], vec![0.0, 1.0, 2.0]).unwrap();
 /// assert_eq!(poly(&x).values(), &[1.0, 2.5, 6.0]);
 /// ```
-pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
+pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'static {
     /// The real scalar the domain computes in.
     type Scalar: Float;
     /// The same domain computing in `f64`: headroom for the few reductions that need it
@@ -44,9 +63,9 @@ pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
     #[doc(hidden)]
     fn planes(&self) -> &Planes<Self::Scalar>;
     #[doc(hidden)]
-    fn planes_mut(&mut self) -> &mut Planes<Self::Scalar>;
+    fn planes_mut(&mut self, token: Token) -> &mut Planes<Self::Scalar>;
     #[doc(hidden)]
-    fn wrap(p: Planes<Self::Scalar>) -> Self;
+    fn wrap_sealed(p: Planes<Self::Scalar>, token: Token) -> Self;
     #[doc(hidden)]
     fn into_planes(self) -> Planes<Self::Scalar>;
 
@@ -71,7 +90,7 @@ pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
         let n = values.len();
         let mut data = values;
         data.resize(n * Self::PLANES, <Self::Scalar as num_traits::Zero>::zero());
-        Ok(Self::wrap(Planes::from_vec(shape, Self::PLANES, data)?))
+        Ok(wrap::<Self>(Planes::from_vec(shape, Self::PLANES, data)?))
     }
 
     /// The same tensor in `f64` (exact).
@@ -90,7 +109,7 @@ pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
 
     /// All-zero tensor (zero is a public constant).
     fn zeros(shape: &[usize]) -> Self {
-        Self::wrap(Planes::zeros(shape, Self::PLANES))
+        wrap::<Self>(Planes::zeros(shape, Self::PLANES))
     }
 
     /// The logical shape.
@@ -103,7 +122,7 @@ pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
     }
     /// Same elements, another shape.
     fn reshape(self, shape: &[usize]) -> Result<Self> {
-        Ok(Self::wrap(self.into_planes().reshape(shape)?))
+        Ok(wrap::<Self>(self.into_planes().reshape(shape)?))
     }
 
     /// `self * self`.
@@ -112,63 +131,63 @@ pub trait Domain: Clone + Send + Sync + std::fmt::Debug + 'static {
     }
     /// Elementwise sum.
     fn add(&self, other: &Self) -> Self {
-        Self::wrap(self.planes().add(other.planes()))
+        wrap::<Self>(self.planes().add(other.planes()))
     }
     /// Elementwise difference.
     fn sub(&self, other: &Self) -> Self {
-        Self::wrap(self.planes().sub(other.planes()))
+        wrap::<Self>(self.planes().sub(other.planes()))
     }
     /// Multiplication by a public constant.
     fn scale(&self, c: Self::Scalar) -> Self {
-        Self::wrap(self.planes().scale(c))
+        wrap::<Self>(self.planes().scale(c))
     }
     /// `self = alpha * x + beta * self` with public constants `alpha`, `beta`.
     fn axpby(&mut self, alpha: Self::Scalar, x: &Self, beta: Self::Scalar) {
-        self.planes_mut().axpby(alpha, x.planes(), beta)
+        self.planes_mut(Token(())).axpby(alpha, x.planes(), beta)
     }
     /// Adds a `[k]` row to every row of a `[.., k]` tensor (bias).
     fn add_row(&mut self, row: &Self) {
-        self.planes_mut().add_row(row.planes())
+        self.planes_mut(Token(())).add_row(row.planes())
     }
     /// `[.., k] -> [k]`: sum over all leading axes (bias gradient).
     fn sum_rows(&self) -> Self {
-        Self::wrap(self.planes().sum_rows())
+        wrap::<Self>(self.planes().sum_rows())
     }
     /// `[n, k] -> [n]`: sum over the last axis.
     fn sum_last(&self) -> Self {
-        Self::wrap(self.planes().sum_last())
+        wrap::<Self>(self.planes().sum_last())
     }
     /// `[n] -> [n, k]`: repeat each element `k` times.
     fn broadcast_last(&self, k: usize) -> Self {
-        Self::wrap(self.planes().broadcast_last(k))
+        wrap::<Self>(self.planes().broadcast_last(k))
     }
     /// Transpose of a matrix.
     fn transpose2(&self) -> Self {
-        Self::wrap(self.planes().transpose2())
+        wrap::<Self>(self.planes().transpose2())
     }
     /// Stacks tensors along axis 0.
     fn concat_rows(parts: &[&Self]) -> Self {
         let planes: Vec<&Planes<Self::Scalar>> = parts.iter().map(|p| p.planes()).collect();
-        Self::wrap(Planes::concat_rows(&planes))
+        wrap::<Self>(Planes::concat_rows(&planes))
     }
     /// Rows `idx` of axis 0 (mini-batch selection).
     fn gather_rows(&self, idx: &[usize]) -> Self {
-        Self::wrap(self.planes().gather_rows(idx))
+        wrap::<Self>(self.planes().gather_rows(idx))
     }
     /// im2col for convolutions, see [`Window2d`].
     fn im2col(&self, g: &Window2d) -> Self {
-        Self::wrap(self.planes().im2col(g))
+        wrap::<Self>(self.planes().im2col(g))
     }
     /// Adjoint of [`Domain::im2col`].
     fn col2im(&self, g: &Window2d) -> Self {
-        Self::wrap(self.planes().col2im(g))
+        wrap::<Self>(self.planes().col2im(g))
     }
     /// Slot `(dy, dx)` of every pooling window.
     fn window_slot(&self, g: &Window2d, dy: usize, dx: usize) -> Self {
-        Self::wrap(self.planes().window_slot(g, dy, dx))
+        wrap::<Self>(self.planes().window_slot(g, dy, dx))
     }
     /// Adjoint of [`Domain::window_slot`], accumulated into `acc`.
     fn add_to_window_slot(&self, acc: &mut Self, g: &Window2d, dy: usize, dx: usize) {
-        self.planes().add_to_window_slot(acc.planes_mut(), g, dy, dx)
+        self.planes().add_to_window_slot(acc.planes_mut(Token(())), g, dy, dx)
     }
 }

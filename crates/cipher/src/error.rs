@@ -15,11 +15,10 @@ pub enum Error {
     /// A tensor was built from a buffer of the wrong length.
     #[error("{op}: shape {shape:?} needs {expected} values, got {got}")]
     BadLength { op: &'static str, shape: Vec<usize>, expected: usize, got: usize },
-    /// A NaN or infinite value where only finite values make sense.
-    #[error(
-        "{what}: non-finite value ({value}) at flat index {index}; check the input data or lower the learning rate"
-    )]
-    NonFinite { what: String, index: usize, value: f64 },
+    /// A NaN or infinite value where only finite values make sense; `hint` says what to do
+    /// in the caller's situation (input data, decrypted results, training).
+    #[error("{what}: non-finite value ({value}) at flat index {index}; {hint}")]
+    NonFinite { what: String, index: usize, value: f64, hint: &'static str },
     /// A 2x2 value is not in the MORE algebra spanned by I and the public basis element.
     #[error("{what}: ciphertext at flat index {index} is not in the algebra of this key (relative residual {residual:.3e} > {tolerance:.1e}); the file is corrupted or was not made with key {key_id}")]
     OutOfAlgebra { what: String, key_id: String, index: usize, residual: f64, tolerance: f64 },
@@ -35,6 +34,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A directory was given where a file was expected.
+    #[error("{path} is a directory, not a file; pass the path of a file")]
+    IsDirectory { path: PathBuf },
+    /// The output path names the same file as an input: writing would destroy the input.
+    #[error("output {output} is the same file as the input {input}; choose another output path")]
+    SameFile { output: PathBuf, input: PathBuf },
+    /// The output path holds a secret key: writing would destroy the key.
+    #[error("output {path} is a secret key file; refusing to overwrite it, choose another output path")]
+    OutputIsKey { path: PathBuf },
+    /// The file's header and data section disagree (offsets past the end, sizes that do not
+    /// match shapes, absurd shapes, duplicate names, or metadata contradicting the tensors).
+    #[error("{path}: damaged tensor file ({detail}); re-create or re-copy it")]
+    Damaged { path: PathBuf, detail: String },
+    /// A free-form header entry moreml interprets (e.g. `moreml.roles`) is malformed.
+    #[error("header entry '{entry}' is not valid ({detail}); it must be {expected}")]
+    BadMetadata { entry: &'static str, detail: String, expected: &'static str },
     /// The file ends early (or declares more data than it holds).
     #[error("{path}: truncated or damaged safetensors file ({detail}); re-create or re-copy it")]
     Truncated { path: PathBuf, detail: String },

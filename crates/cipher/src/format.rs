@@ -17,7 +17,7 @@
 //! Plaintext files written by other tools (no metadata) are accepted as plaintext.
 
 use crate::{Error, Float, KeyTag, PlainTensor, PublicBasis, Result, WireCiphertext};
-use safetensors::{tensor::TensorView, Dtype, SafeTensorError, SafeTensors};
+use safetensors::{tensor::TensorView, SafeTensorError};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,12 @@ pub const FORMAT: &str = "moreml";
 pub const FORMAT_VERSION: &str = "1";
 /// Value of the `scheme` header entry of ciphertext files.
 pub const SCHEME: &str = "MORE-2x2-real";
+
+/// `format` entry of secret key files (JSON). Defined here so that any writer can refuse to
+/// overwrite a key ([`ensure_distinct_output`]); the key itself lives in `moreml-more`.
+pub const SECRET_KEY_FORMAT: &str = "moreml-secret-key";
+/// Header entry naming the role of each tensor (see [`Roles`]).
+pub const ROLES_KEY: &str = "moreml.roles";
 
 /// Whether a file holds plaintexts or ciphertexts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,12 +137,16 @@ fn st_err(path: &Path, e: SafeTensorError) -> Error {
     }
 }
 
-fn dtype_name(d: Dtype) -> Option<&'static str> {
-    match d {
-        Dtype::F32 => Some("f32"),
-        Dtype::F64 => Some("f64"),
-        _ => None,
+/// Largest header accepted (the safetensors limit).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Reads a whole file, reporting a directory as [`Error::IsDirectory`] rather than as an
+/// unreadable or short file.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    if std::fs::metadata(path).map_err(io_err(path))?.is_dir() {
+        return Err(Error::IsDirectory { path: path.to_path_buf() });
     }
+    std::fs::read(path).map_err(io_err(path))
 }
 
 /// Parses the moreml header entries; `None` metadata means a foreign plaintext file.
@@ -163,11 +173,14 @@ fn parse_header(
     let kind = match meta.get("kind").map(String::as_str) {
         Some("plaintext") => Kind::Plaintext,
         Some("ciphertext") => Kind::Ciphertext,
-        other => return Err(bad(format!("unknown kind {other:?}"))),
+        Some(other) => return Err(bad(format!("header kind '{other}' is neither 'plaintext' nor 'ciphertext'"))),
+        None => return Err(bad("the header has no 'kind' entry".into())),
     };
     let key = if kind == Kind::Ciphertext {
-        if meta.get("scheme").map(String::as_str) != Some(SCHEME) {
-            return Err(bad(format!("scheme {:?} is not {SCHEME}", meta.get("scheme"))));
+        match meta.get("scheme").map(String::as_str) {
+            Some(SCHEME) => {}
+            Some(other) => return Err(bad(format!("scheme '{other}' is not '{SCHEME}'"))),
+            None => return Err(bad("ciphertext file without a 'scheme' entry".into())),
         }
         let key_id = meta.get("key_id").cloned().ok_or_else(|| bad("ciphertext file without key_id".into()))?;
         let basis: [f64; 4] = meta
@@ -178,100 +191,275 @@ fn parse_header(
     } else {
         None
     };
-    let reserved = ["format", "format_version", "kind", "dtype", "scheme", "key_id", "basis"];
     let extra =
-        meta.iter().filter(|(k, _)| !reserved.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        meta.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     Ok((kind, key, extra))
 }
 
-/// Reads only the header and table of contents of a tensor file (cheap; no values).
+/// Header entries written and interpreted by this module (never free-form).
+const RESERVED: [&str; 7] = ["format", "format_version", "kind", "dtype", "scheme", "key_id", "basis"];
+
+/// One tensor of a header, as declared.
+struct RawEntry {
+    name: String,
+    dtype: &'static str,
+    shape: Vec<usize>,
+    /// Byte range inside the data section.
+    start: usize,
+    end: usize,
+}
+
+/// A header's tensor description (`data_offsets` relative to the data section).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TensorJson {
+    dtype: String,
+    shape: Vec<u64>,
+    data_offsets: [u64; 2],
+}
+
+/// The safetensors header JSON, keeping every key in order so duplicates can be refused
+/// (a JSON map would silently keep the last of two tensors with one name).
+struct HeaderJson {
+    meta: Option<Vec<(String, String)>>,
+    tensors: Vec<(String, TensorJson)>,
+}
+
+impl<'de> serde::Deserialize<'de> for HeaderJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = Vec<(String, String)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of string entries")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(kv) = m.next_entry::<String, String>()? {
+                    out.push(kv);
+                }
+                Ok(out)
+            }
+        }
+        struct Meta(Vec<(String, String)>);
+        impl<'de> serde::Deserialize<'de> for Meta {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                d.deserialize_map(Pairs).map(Meta)
+            }
+        }
+        struct Top;
+        impl<'de> serde::de::Visitor<'de> for Top {
+            type Value = HeaderJson;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a safetensors header object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = HeaderJson { meta: None, tensors: Vec::new() };
+                while let Some(k) = m.next_key::<String>()? {
+                    if k == "__metadata__" {
+                        if out.meta.is_some() {
+                            return Err(serde::de::Error::custom("two __metadata__ entries"));
+                        }
+                        out.meta = Some(m.next_value::<Meta>()?.0);
+                    } else {
+                        let t = m
+                            .next_value::<TensorJson>()
+                            .map_err(|e| serde::de::Error::custom(format!("tensor '{k}': {e}")))?;
+                        out.tensors.push((k, t));
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Top)
+    }
+}
+
+/// Returns the first name that occurs twice in `names`.
+fn first_duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut sorted: Vec<&str> = names.collect();
+    sorted.sort_unstable();
+    sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+}
+
+/// A fully validated header: the moreml metadata and every tensor's place in the data section.
+struct Parsed {
+    kind: Kind,
+    key: Option<KeyTag>,
+    extra: BTreeMap<String, String>,
+    /// Sorted by name.
+    entries: Vec<RawEntry>,
+    dtype: &'static str,
+}
+
+/// Parses and validates a header (`json`) against a data section of `data_len` bytes: every
+/// tensor's byte range lies inside the data, matches its shape and dtype (overflow-checked),
+/// ranges tile the data section, names are unique, and the `dtype` entry matches the tensors.
+fn parse_header_bytes(path: &Path, json: &[u8], data_len: u64) -> Result<Parsed> {
+    let damaged = |detail: String| Error::Damaged { path: path.to_path_buf(), detail };
+    let h: HeaderJson = serde_json::from_slice(json).map_err(|e| Error::NotAMoremlFile {
+        path: path.to_path_buf(),
+        detail: format!("the header is not a valid safetensors header: {e}"),
+    })?;
+    if let Some(meta) = &h.meta {
+        if let Some(d) = first_duplicate(meta.iter().map(|(k, _)| k.as_str())) {
+            return Err(damaged(format!("the header metadata has two '{d}' entries")));
+        }
+    }
+    if let Some(d) = first_duplicate(h.tensors.iter().map(|(k, _)| k.as_str())) {
+        return Err(damaged(format!("two tensors are named '{d}'")));
+    }
+    let meta: Option<HashMap<String, String>> = h.meta.map(|m| m.into_iter().collect());
+    let (kind, key, extra) = parse_header(path, meta.as_ref())?;
+    let mut entries = Vec::with_capacity(h.tensors.len());
+    let mut common: Option<&'static str> = None;
+    for (name, t) in h.tensors {
+        let d = match t.dtype.as_str() {
+            "F32" => "f32",
+            "F64" => "f64",
+            other => {
+                return Err(Error::WrongDtype {
+                    path: path.to_path_buf(),
+                    name,
+                    found: other.to_string(),
+                    expected: "f32 or f64",
+                })
+            }
+        };
+        if let Some(c) = common.filter(|c| *c != d) {
+            return Err(Error::WrongDtype { path: path.to_path_buf(), name, found: d.to_string(), expected: c });
+        }
+        common = Some(d);
+        let size = if d == "f32" { 4u64 } else { 8 };
+        let bytes = t.shape.iter().try_fold(size, |acc, &n| acc.checked_mul(n)).filter(|&b| b <= data_len).ok_or_else(
+            || Error::Truncated {
+                path: path.to_path_buf(),
+                detail: format!("tensor '{name}' has shape {:?}, larger than the file", t.shape),
+            },
+        )?;
+        let [start, end] = t.data_offsets;
+        if start <= end && end > data_len {
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                detail: format!("tensor '{name}' claims bytes {start}..{end} of a {data_len}-byte data section"),
+            });
+        }
+        if start > end || end - start != bytes {
+            return Err(damaged(format!(
+                "tensor '{name}' claims bytes {start}..{end} of a {data_len}-byte data section but its shape {:?} needs {bytes}",
+                t.shape
+            )));
+        }
+        // Every value fits in memory (the file holds it), so these conversions are exact.
+        let shape = t.shape.iter().map(|&n| n as usize).collect();
+        entries.push(RawEntry { name, dtype: d, shape, start: start as usize, end: end as usize });
+    }
+    // The byte ranges must tile the data section exactly (what safetensors writes).
+    let mut ranges: Vec<(usize, usize, &str)> = entries.iter().map(|e| (e.start, e.end, e.name.as_str())).collect();
+    ranges.sort_unstable();
+    let mut at = 0usize;
+    for (start, end, name) in ranges {
+        if start != at {
+            return Err(damaged(format!("tensor '{name}' starts at byte {start} of the data section, expected {at}")));
+        }
+        at = end;
+    }
+    if at as u64 != data_len {
+        return Err(damaged(format!("the tensors cover {at} bytes but the data section has {data_len}")));
+    }
+    if let (Some(declared), Some(found)) = (meta.as_ref().and_then(|m| m.get("dtype")), common) {
+        if meta.as_ref().is_some_and(|m| m.contains_key("format")) && declared != found {
+            return Err(damaged(format!("the header says dtype {declared} but the tensors are {found}")));
+        }
+    }
+    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    Ok(Parsed { kind, key, extra, entries, dtype: common.unwrap_or("f32") })
+}
+
+/// Splits a safetensors buffer into its header JSON and data section, checking the length
+/// prefix; `total` is the size of the whole file (which may be more than `buf` holds when only
+/// the header was read).
+fn split_header<'a>(path: &Path, buf: &'a [u8], total: u64) -> Result<(&'a [u8], u64)> {
+    let truncated = |detail: String| Error::Truncated { path: path.to_path_buf(), detail };
+    if buf.len() < 8 {
+        return Err(truncated(format!("{total} bytes is shorter than a safetensors header")));
+    }
+    let n = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes"));
+    if n > MAX_HEADER || 8 + n > total || 8 + n > buf.len() as u64 {
+        return Err(truncated(format!("the header declares {n} bytes but the file has {total}")));
+    }
+    Ok((&buf[8..8 + n as usize], total - 8 - n))
+}
+
+fn info_of(parsed: Parsed, bytes: u64) -> FileInfo {
+    FileInfo {
+        kind: parsed.kind,
+        dtype: parsed.dtype,
+        key: parsed.key,
+        entries: parsed.entries.into_iter().map(|e| Entry { name: e.name, shape: e.shape }).collect(),
+        extra: parsed.extra,
+        bytes,
+    }
+}
+
+/// Reads only the header and table of contents of a tensor file (cheap; no values), and
+/// checks the header against the file's size: a truncated file, offsets past the end,
+/// impossible shapes or duplicate names are [`Error::Damaged`] / [`Error::Truncated`].
 pub fn read_info(path: &Path) -> Result<FileInfo> {
     let mut f = std::fs::File::open(path).map_err(io_err(path))?;
-    let bytes = f.metadata().map_err(io_err(path))?.len();
+    let md = f.metadata().map_err(io_err(path))?;
+    if md.is_dir() {
+        return Err(Error::IsDirectory { path: path.to_path_buf() });
+    }
+    let bytes = md.len();
     let mut len = [0u8; 8];
     std::io::Read::read_exact(&mut f, &mut len).map_err(|_| Error::Truncated {
         path: path.to_path_buf(),
         detail: format!("{bytes} bytes is shorter than a safetensors header"),
     })?;
     let n = u64::from_le_bytes(len);
-    if n > 100_000_000 || 8 + n > bytes {
+    if n > MAX_HEADER || 8 + n > bytes {
         return Err(Error::Truncated {
             path: path.to_path_buf(),
-            detail: format!("header declares {n} bytes but the file has {bytes}"),
+            detail: format!("the header declares {n} bytes but the file has {bytes}"),
         });
     }
     let mut buf = vec![0u8; 8 + n as usize];
     buf[..8].copy_from_slice(&len);
     std::io::Read::read_exact(&mut f, &mut buf[8..]).map_err(io_err(path))?;
-    // Parse the header alone: read_metadata validates offsets against the buffer, so feed it
-    // the declared data length through a header-only check.
-    let header: serde_json::Value = serde_json::from_slice(&buf[8..])
-        .map_err(|e| Error::NotAMoremlFile { path: path.to_path_buf(), detail: format!("header is not JSON: {e}") })?;
-    let obj = header.as_object().ok_or_else(|| Error::NotAMoremlFile {
-        path: path.to_path_buf(),
-        detail: "header is not a JSON object".into(),
-    })?;
-    let meta: Option<HashMap<String, String>> =
-        obj.get("__metadata__").and_then(|m| serde_json::from_value(m.clone()).ok());
-    let (kind, key, extra) = parse_header(path, meta.as_ref())?;
-    let mut entries = Vec::new();
-    let mut dtype = None;
-    for (name, info) in obj.iter().filter(|(k, _)| *k != "__metadata__") {
-        let d: Dtype = serde_json::from_value(info["dtype"].clone())
-            .map_err(|e| Error::NotAMoremlFile { path: path.to_path_buf(), detail: format!("tensor '{name}': {e}") })?;
-        let shape: Vec<usize> = serde_json::from_value(info["shape"].clone()).unwrap_or_default();
-        let dn = check_dtype(path, name, d, dtype)?;
-        dtype = Some(dn);
-        entries.push(Entry { name: name.clone(), shape });
-    }
-    Ok(FileInfo { kind, dtype: dtype.unwrap_or("f32"), key, entries, extra, bytes })
+    let (json, data_len) = split_header(path, &buf, bytes)?;
+    Ok(info_of(parse_header_bytes(path, json, data_len)?, bytes))
 }
 
-fn check_dtype(path: &Path, name: &str, d: Dtype, common: Option<&'static str>) -> Result<&'static str> {
-    let found = dtype_name(d).ok_or_else(|| Error::WrongDtype {
-        path: path.to_path_buf(),
-        name: name.to_string(),
-        found: format!("{d:?}"),
-        expected: "f32 or f64",
-    })?;
-    match common {
-        Some(c) if c != found => Err(Error::WrongDtype {
-            path: path.to_path_buf(),
-            name: name.to_string(),
-            found: found.to_string(),
-            expected: c,
-        }),
-        _ => Ok(found),
-    }
+/// [`read_info`] on bytes in memory (`name` appears in messages).
+pub fn read_info_bytes(bytes: &[u8], name: &Path) -> Result<FileInfo> {
+    let (json, data_len) = split_header(name, bytes, bytes.len() as u64)?;
+    Ok(info_of(parse_header_bytes(name, json, data_len)?, bytes.len() as u64))
 }
 
 /// Parses a whole file; returns its kind, key and tensors as (name, shape, values).
 #[allow(clippy::type_complexity)]
 fn read_all<T: Float>(
     path: &Path,
+    bytes: &[u8],
 ) -> Result<(Kind, Option<KeyTag>, BTreeMap<String, String>, Vec<(String, Vec<usize>, Vec<T>)>)> {
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| st_err(path, e))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| st_err(path, e))?;
-    let (kind, key, extra) = parse_header(path, meta.metadata().as_ref())?;
-    let mut out = Vec::new();
-    let mut names: Vec<_> = st.names().into_iter().map(str::to_string).collect();
-    names.sort();
-    for name in names {
-        let view = st.tensor(&name).map_err(|e| st_err(path, e))?;
-        let found = check_dtype(path, &name, view.dtype(), None)?;
-        if found != T::NAME {
+    let (json, data_len) = split_header(path, bytes, bytes.len() as u64)?;
+    let parsed = parse_header_bytes(path, json, data_len)?;
+    let data = &bytes[8 + json.len()..];
+    let mut out = Vec::with_capacity(parsed.entries.len());
+    for e in parsed.entries {
+        if e.dtype != T::NAME {
             return Err(Error::WrongDtype {
                 path: path.to_path_buf(),
-                name,
-                found: found.to_string(),
+                name: e.name,
+                found: e.dtype.to_string(),
                 expected: T::NAME,
             });
         }
-        let values: Vec<T> = bytemuck::pod_collect_to_vec(view.data());
-        out.push((name, view.shape().to_vec(), values));
+        let values: Vec<T> = bytemuck::pod_collect_to_vec(&data[e.start..e.end]);
+        out.push((e.name, e.shape, values));
     }
-    Ok((kind, key, extra, out))
+    Ok((parsed.kind, parsed.key, parsed.extra, out))
 }
 
 fn wrong_kind(path: &Path, expected: Kind, found: Kind) -> Error {
@@ -288,7 +476,12 @@ fn wrong_kind(path: &Path, expected: Kind, found: Kind) -> Error {
 
 /// Reads a plaintext tensor file of scalar `T`.
 pub fn read_plain<T: Float>(path: &Path) -> Result<PlainFile<T>> {
-    let (kind, _, extra, raw) = read_all::<T>(path)?;
+    read_plain_bytes(&read_file(path)?, path)
+}
+
+/// [`read_plain`] on the bytes of a file (`path` appears in messages).
+pub fn read_plain_bytes<T: Float>(bytes: &[u8], path: &Path) -> Result<PlainFile<T>> {
+    let (kind, _, extra, raw) = read_all::<T>(path, bytes)?;
     if kind != Kind::Plaintext {
         return Err(wrong_kind(path, Kind::Plaintext, kind));
     }
@@ -298,11 +491,17 @@ pub fn read_plain<T: Float>(path: &Path) -> Result<PlainFile<T>> {
 
 /// Reads a ciphertext tensor file of scalar `T` (shapes must end in `2, 2`).
 pub fn read_cipher<T: Float>(path: &Path) -> Result<CipherFile<T>> {
-    let (kind, key, extra, raw) = read_all::<T>(path)?;
+    read_cipher_bytes(&read_file(path)?, path)
+}
+
+/// [`read_cipher`] on the bytes of a file (`path` appears in messages).
+pub fn read_cipher_bytes<T: Float>(bytes: &[u8], path: &Path) -> Result<CipherFile<T>> {
+    let (kind, key, extra, raw) = read_all::<T>(path, bytes)?;
     if kind != Kind::Ciphertext {
         return Err(wrong_kind(path, Kind::Ciphertext, kind));
     }
-    let key = key.expect("ciphertext header has a key");
+    let key =
+        key.ok_or_else(|| Error::NotAMoremlFile { path: path.to_path_buf(), detail: "no key in the header".into() })?;
     let mut tensors = Vec::with_capacity(raw.len());
     for (name, shape, values) in raw {
         if shape.len() < 2 || shape[shape.len() - 2..] != [2, 2] {
@@ -381,6 +580,10 @@ fn write_atomic_with(path: &Path, mode: Option<u32>, write: impl FnOnce(&Path) -
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if !dir.is_dir() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "its directory does not exist");
+        return Err(Error::Io { path: path.to_path_buf(), source });
+    }
     let tmp = tempfile::Builder::new().prefix(".moreml-").suffix(".tmp").tempfile_in(&dir).map_err(io_err(path))?;
     #[cfg(unix)]
     if let Some(mode) = mode {
@@ -392,4 +595,114 @@ fn write_atomic_with(path: &Path, mode: Option<u32>, write: impl FnOnce(&Path) -
     write(tmp.path())?;
     tmp.persist(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.error })?;
     Ok(())
+}
+
+/// Refuses an `output` path that would destroy something: a directory, the same file as one
+/// of `inputs` (compared by device and inode, so links and `./a` vs `a` are caught), or a
+/// secret key file. Call it before any work that ends in writing `output`.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let a = dir.path().join("a.safetensors");
+/// std::fs::write(&a, b"x").unwrap();
+/// let same = dir.path().join(".").join("a.safetensors");
+/// assert!(moreml_cipher::format::ensure_distinct_output(&same, &[&a]).is_err());
+/// assert!(moreml_cipher::format::ensure_distinct_output(&dir.path().join("b"), &[&a]).is_ok());
+/// ```
+pub fn ensure_distinct_output(output: &Path, inputs: &[&Path]) -> Result<()> {
+    let Ok(out_md) = std::fs::metadata(output) else {
+        return Ok(()); // nothing there yet (or unreachable: the write will report it)
+    };
+    if out_md.is_dir() {
+        return Err(Error::IsDirectory { path: output.to_path_buf() });
+    }
+    for input in inputs {
+        if let Ok(in_md) = std::fs::metadata(input) {
+            if same_file(output, &out_md, input, &in_md) {
+                return Err(Error::SameFile { output: output.to_path_buf(), input: input.to_path_buf() });
+            }
+        }
+    }
+    if is_secret_key_file(output) {
+        return Err(Error::OutputIsKey { path: output.to_path_buf() });
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn same_file(_: &Path, a: &std::fs::Metadata, _: &Path, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &Path, _: &std::fs::Metadata, b: &Path, _: &std::fs::Metadata) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+/// Whether `path` is a moreml secret key file (JSON with `"format": "moreml-secret-key"`).
+pub fn is_secret_key_file(path: &Path) -> bool {
+    let small = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() < 1 << 20);
+    small
+        && std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v.get("format").and_then(|f| f.as_str()) == Some(SECRET_KEY_FORMAT))
+}
+
+/// What a tensor of a data file is for: model input (features) or training target (labels,
+/// regression values). The owner encrypts targets with record-level r so the hidden side of
+/// each record stays a valid target too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Features fed to the model.
+    Input,
+    /// Values the model is trained to produce.
+    Target,
+}
+
+/// The `moreml.roles` header entry: tensor name -> [`Role`], as a JSON object
+/// (`{"inputs":"input","targets":"target"}`).
+///
+/// ```
+/// use moreml_cipher::format::{Role, Roles};
+/// use std::collections::BTreeMap;
+/// let mut extra = BTreeMap::new();
+/// let mut roles = Roles::default();
+/// roles.set("inputs", Role::Input);
+/// roles.set("targets", Role::Target);
+/// roles.insert_into(&mut extra);
+/// assert_eq!(extra["moreml.roles"], r#"{"inputs":"input","targets":"target"}"#);
+/// assert_eq!(Roles::from_extra(&extra).unwrap(), Some(roles));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Roles(pub BTreeMap<String, Role>);
+
+impl Roles {
+    /// Reads the roles entry of a header; `Ok(None)` when there is none.
+    pub fn from_extra(extra: &BTreeMap<String, String>) -> Result<Option<Self>> {
+        let Some(json) = extra.get(ROLES_KEY) else { return Ok(None) };
+        serde_json::from_str(json).map(|m| Some(Roles(m))).map_err(|e| Error::BadMetadata {
+            entry: ROLES_KEY,
+            detail: e.to_string(),
+            expected: r#"a JSON object mapping tensor names to "input" or "target""#,
+        })
+    }
+    /// Writes (or replaces) the roles entry of a header.
+    pub fn insert_into(&self, extra: &mut BTreeMap<String, String>) {
+        extra.insert(ROLES_KEY.into(), serde_json::to_string(&self.0).expect("roles serialise"));
+    }
+    /// The role of tensor `name`, if declared.
+    pub fn role(&self, name: &str) -> Option<Role> {
+        self.0.get(name).copied()
+    }
+    /// Declares the role of tensor `name`.
+    pub fn set(&mut self, name: &str, role: Role) {
+        self.0.insert(name.to_string(), role);
+    }
+    /// Names of the tensors declared as targets.
+    pub fn targets(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter(|(_, r)| **r == Role::Target).map(|(n, _)| n.as_str())
+    }
 }

@@ -45,7 +45,7 @@ pub use cipher::CipherTensor;
 pub use domain::Domain;
 pub use error::{Error, Result};
 pub use plain::PlainTensor;
-pub use planes::{Planes, Window2d};
+pub use planes::Window2d;
 pub use scalar::Float;
 pub use wire::WireCiphertext;
 

@@ -38,11 +38,19 @@ impl<T: Float> PlainTensor<T> {
     pub fn into_values(self) -> Vec<T> {
         self.0.into_raw()
     }
-    /// Errors with [`Error::NonFinite`] at the first NaN or infinity.
+    /// Errors with [`Error::NonFinite`] at the first NaN or infinity (input data: the hint
+    /// asks to fix the data).
     pub fn check_finite(&self, what: &str) -> Result<()> {
+        self.check_finite_with(what, "remove or replace non-finite values in the input data")
+    }
+    /// Like [`PlainTensor::check_finite`] with the caller's `hint` (e.g. "the training
+    /// diverged; lower the learning rate" for decrypted predictions).
+    pub fn check_finite_with(&self, what: &str, hint: &'static str) -> Result<()> {
         match self.values().iter().position(|v| !v.is_finite()) {
             None => Ok(()),
-            Some(index) => Err(Error::NonFinite { what: what.to_string(), index, value: self.values()[index].f64() }),
+            Some(index) => {
+                Err(Error::NonFinite { what: what.to_string(), index, value: self.values()[index].f64(), hint })
+            }
         }
     }
     /// Converts to another scalar type.
@@ -58,10 +66,10 @@ macro_rules! storage_plumbing {
         fn planes(&self) -> &Planes<T> {
             &self.0
         }
-        fn planes_mut(&mut self) -> &mut Planes<T> {
+        fn planes_mut(&mut self, _: crate::domain::sealed::Token) -> &mut Planes<T> {
             &mut self.0
         }
-        fn wrap(p: Planes<T>) -> Self {
+        fn wrap_sealed(p: Planes<T>, _: crate::domain::sealed::Token) -> Self {
             debug_assert_eq!(p.n_planes(), Self::PLANES);
             Self(p)
         }

@@ -86,7 +86,7 @@ impl Window2d {
 
 impl<T: Float> Planes<T> {
     /// Wraps `data` (plane after plane) with a shape.
-    pub fn from_vec(shape: &[usize], planes: usize, data: Vec<T>) -> Result<Self> {
+    pub(crate) fn from_vec(shape: &[usize], planes: usize, data: Vec<T>) -> Result<Self> {
         let expected = numel(shape) * planes;
         if data.len() != expected {
             return Err(Error::BadLength { op: "tensor", shape: shape.to_vec(), expected, got: data.len() });
@@ -95,7 +95,7 @@ impl<T: Float> Planes<T> {
     }
 
     /// All-zero storage.
-    pub fn zeros(shape: &[usize], planes: usize) -> Self {
+    pub(crate) fn zeros(shape: &[usize], planes: usize) -> Self {
         Self { shape: shape.to_vec(), planes, data: vec![T::zero(); numel(shape) * planes] }
     }
 
@@ -327,7 +327,7 @@ impl<T: Float> Planes<T> {
     /// If an index is out of range.
     pub fn gather_rows(&self, idx: &[usize]) -> Self {
         let rows = self.shape.first().copied().unwrap_or(0);
-        let row_len = if rows == 0 { 0 } else { self.numel() / rows };
+        let row_len = self.numel().checked_div(rows).unwrap_or(0);
         let mut shape = self.shape.clone();
         shape[0] = idx.len();
         self.per_plane(&shape, |src, dst| {

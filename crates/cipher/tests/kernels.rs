@@ -169,6 +169,48 @@ fn gemm_exact<D: TestDomain>() {
     }
 }
 
+/// Products just below, at and above 2^24 multiply-adds, where the kernel switches from
+/// `matrixmultiply` to `gemm`, with odd sizes and every transpose combination. Small integers
+/// keep every sum exact (|entry| <= 64 k < 2^24 even in f32), so results compare exactly.
+const SWITCH_SIZES: &[(usize, usize, usize)] = &[
+    (255, 257, 255),  // 16_711_425 < 2^24: matrixmultiply
+    (256, 256, 256),  // exactly 2^24: gemm
+    (257, 255, 257),  // 16_842_495 > 2^24: gemm
+    (64, 262_143, 1), // long dot products, 16_777_152 < 2^24: matrixmultiply
+    (65, 262_143, 1), // 17_039_295 > 2^24: gemm
+    (4097, 4095, 1),  // matrix-vector just below: matrixmultiply
+    (4097, 4097, 1),  // just above: gemm
+];
+
+#[test]
+#[ignore = "minutes on 2 shared cores: 16M multiply-add GEMMs against a naive reference; run with --ignored"]
+fn gemm_path_switch_sweep_all_domains() {
+    gemm_path_switch_sweep::<PlainTensor<f32>>();
+    gemm_path_switch_sweep::<PlainTensor<f64>>();
+    gemm_path_switch_sweep::<CipherTensor<f32>>();
+    gemm_path_switch_sweep::<CipherTensor<f64>>();
+}
+
+fn gemm_path_switch_sweep<D: TestDomain>() {
+    let mut g = rng(11);
+    for &(m, k, n) in SWITCH_SIZES {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let sa = if ta { [k, m] } else { [m, k] };
+            let sb = if tb { [n, k] } else { [k, n] };
+            let (a, pa) = random::<D>(&mut g, &sa);
+            let (b, pb) = random::<D>(&mut g, &sb);
+            let c = a.matmul(ta, &b, tb);
+            assert_eq!(c.shape(), &[m, n]);
+            let want = naive_domain_mm(&pa, sa, ta, &pb, sb, tb);
+            for (p, (got, want)) in c.to_planes().iter().zip(&want).enumerate() {
+                if let Some(i) = got.iter().zip(want).position(|(x, y)| x != y) {
+                    panic!("{m}x{k}x{n} ta={ta} tb={tb} plane {p}: entry {i} is {} instead of {}", got[i], want[i]);
+                }
+            }
+        }
+    }
+}
+
 fn gemm_random_reals<D: TestDomain>() {
     let mut g = rng(2);
     let eps = <D::Scalar as num_traits::Float>::epsilon().f64();

@@ -24,6 +24,28 @@ pub enum Error {
         /// Accepted maximum.
         tolerance: f64,
     },
+    /// The file names this key but carries another public basis.
+    #[error("the file's public basis does not match key {key_id} although its key id does; the file header was edited or damaged")]
+    BasisMismatch {
+        /// The key's id.
+        key_id: String,
+    },
+    /// A decrypted value does not fit in the file's scalar type.
+    #[error("the value at flat index {index} decrypts to a number too large for {dtype}; the ciphertexts are damaged")]
+    Overflow {
+        /// Flat index of the first such value.
+        index: usize,
+        /// Scalar type of the file.
+        dtype: &'static str,
+    },
+    /// The key file can be read by other users.
+    #[error("{path}: key file is readable by other users (mode {mode:04o}); restrict it with `chmod 600 {path}`")]
+    KeyPermissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// Invalid key parameters.
     #[error("invalid key parameters: {0}")]
     BadParams(String),

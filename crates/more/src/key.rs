@@ -2,7 +2,7 @@
 
 use crate::sampler::RSampler;
 use crate::{KeyParams, RDistribution};
-use moreml_cipher::format::{self, CipherFile, PlainFile};
+use moreml_cipher::format::{self, CipherFile, PlainFile, Role, Roles};
 use moreml_cipher::{Domain, Float, KeyTag, PlainTensor, PublicBasis, WireCiphertext};
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::{ChaCha12Rng, ChaCha20Rng};
@@ -16,7 +16,9 @@ use crate::{Error, Result};
 /// Values per independent random stream when encrypting in parallel.
 const STREAM_CHUNK: usize = 1 << 14;
 /// `format` entry of key files.
-const KEY_FORMAT: &str = "moreml-secret-key";
+const KEY_FORMAT: &str = format::SECRET_KEY_FORMAT;
+/// Relative error bound above which a decrypted value counts as imprecise in [`Precision`].
+pub const PRECISION_THRESHOLD: f64 = 1e-3;
 
 /// A MORE secret key: an invertible real 2x2 matrix `S` (and what follows from it).
 ///
@@ -67,6 +69,48 @@ pub struct Decrypted<T: Float> {
     pub max_residual: f64,
 }
 
+/// How precise decrypted values are, from the hidden values r only the key holder knows.
+///
+/// Rounding errors of MORE scale with the ciphertext entries, i.e. with `|m| + |r|`, not with
+/// `|m|`: a value much smaller than its r (f32 values 1e-6 with r ~ 1e3) decrypts with a
+/// relative error far above its dtype's precision. The bound used per value is
+/// `4 eps cond(S)^2 (|m| + |r|) / max(|m|, 1e-3 rms(m))` (measured errors stay below
+/// `1.4 eps cond(S)^2 (|m| + |r|)`, see `tests/homomorphism.rs`); values far below the tensor's
+/// typical size are judged against that size, so zeros in data of size ~1 are not flagged.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Precision {
+    /// Values examined.
+    pub values: usize,
+    /// Values whose relative error bound exceeds [`PRECISION_THRESHOLD`].
+    pub imprecise: usize,
+    /// Largest relative error bound seen (NaN-free: inputs are finite).
+    pub worst_bound: f64,
+}
+
+impl Precision {
+    /// Combines the figures of two tensors.
+    pub fn merge(self, other: Precision) -> Precision {
+        Precision {
+            values: self.values + other.values,
+            imprecise: self.imprecise + other.imprecise,
+            worst_bound: self.worst_bound.max(other.worst_bound),
+        }
+    }
+}
+
+/// A decrypted file, its worst integrity residual and its precision figures.
+#[derive(Clone, Debug)]
+pub struct FileDecryption<T: Float> {
+    /// The plaintext tensors and header entries (roles carried over).
+    pub plain: PlainFile<T>,
+    /// Largest integrity residual seen.
+    pub max_residual: f64,
+    /// Precision over all tensors.
+    pub precision: Precision,
+    /// Precision per tensor, in file order.
+    pub per_tensor: Vec<(String, Precision)>,
+}
+
 /// JSON layout of key files.
 #[derive(Serialize, Deserialize)]
 struct KeyFile {
@@ -103,14 +147,7 @@ impl SecretKey {
 
     /// Draws a new key from `rng` (use a seeded RNG only for tests and reproducible demos).
     pub fn generate_with_rng<R: CryptoRng + RngCore>(params: KeyParams, rng: &mut R) -> Result<Self> {
-        params.r.validate().map_err(Error::BadParams)?;
-        params.r_targets.validate().map_err(Error::BadParams)?;
-        if !(params.max_condition >= 1.5) || !params.max_condition.is_finite() {
-            return Err(Error::BadParams(format!(
-                "max_condition must be a finite number >= 1.5, got {}",
-                params.max_condition
-            )));
-        }
+        params.validate().map_err(Error::BadParams)?;
         for _ in 0..10_000 {
             let s: [f64; 4] = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
             if condition(&s) <= params.max_condition {
@@ -218,7 +255,7 @@ impl SecretKey {
         Ok(WireCiphertext::from_vec(x.shape(), out)?)
     }
 
-    /// `S^-1 C S` for one ciphertext.
+    /// `S^-1 C S` for one ciphertext (callers scale `c`, see `unmask_scaled`).
     fn unmask(&self, c: [f64; 4]) -> [f64; 4] {
         let (s, si) = (&self.s, &self.s_inv);
         // T = S^-1 C, then T S.
@@ -236,27 +273,40 @@ impl SecretKey {
         1e4 * T::epsilon().f64() * self.condition()
     }
 
-    /// Decrypts, returning the values and the largest integrity residual, without judging it.
+    /// Decrypts, returning the values and the largest integrity residual, without judging it
+    /// (NaN if any ciphertext is non-finite; values too large for `T` become infinite).
     pub fn decrypt_unchecked<T: Float>(&self, c: &WireCiphertext<T>) -> Decrypted<T> {
-        let (values, slots) = self.unmask_all(c, 0);
-        let max_residual = slots.into_iter().fold(0.0, f64::max);
+        let (values, slots): (Vec<T>, Vec<f64>) = c
+            .raw()
+            .par_chunks_exact(4)
+            .map(|e| {
+                let u = self.unmask_scaled(e);
+                (T::of(u.slot(0)), u.residual)
+            })
+            .unzip();
+        let max_residual = nan_max(&slots);
         Decrypted { values: PlainTensor::from_vec(c.shape(), values).expect("one value per ciphertext"), max_residual }
     }
 
-    /// Decrypts, checking integrity: NaN/inf ciphertexts and residuals above
-    /// [`SecretKey::tolerance`] (corruption, or a ciphertext of another key) are errors.
+    /// Decrypts, checking integrity: NaN/inf ciphertexts, residuals above
+    /// [`SecretKey::tolerance`] (corruption, or a ciphertext of another key) and values that do
+    /// not fit in `T` are errors.
     pub fn decrypt<T: Float>(&self, c: &WireCiphertext<T>) -> Result<Decrypted<T>> {
         if let Some(index) = c.raw().iter().position(|v| !v.is_finite()) {
             return Err(Error::Cipher(moreml_cipher::Error::NonFinite {
                 what: "ciphertext".into(),
                 index: index / 4,
                 value: c.raw()[index].f64(),
+                hint: "the ciphertext file is damaged; re-create or re-copy it",
             }));
         }
         let out = self.decrypt_unchecked(c);
         let tol = self.tolerance::<T>();
-        if !(out.max_residual <= tol) {
+        if out.max_residual.is_nan() || out.max_residual > tol {
             return Err(Error::Integrity { residual: out.max_residual, tolerance: tol });
+        }
+        if let Some(index) = out.values.values().iter().position(|v| !v.is_finite()) {
+            return Err(Error::Overflow { index, dtype: T::NAME });
         }
         Ok(out)
     }
@@ -264,29 +314,61 @@ impl SecretKey {
     /// The hidden values `r` (slot 1) of ciphertexts: only the key holder can read them.
     /// Used to monitor the shadow computation of encrypted training.
     pub fn hidden_values<T: Float>(&self, c: &WireCiphertext<T>) -> PlainTensor<T> {
-        let (values, _) = self.unmask_all(c, 1);
+        let values = c.raw().par_chunks_exact(4).map(|e| T::of(self.unmask_scaled(e).slot(1))).collect();
         PlainTensor::from_vec(c.shape(), values).expect("one value per ciphertext")
     }
 
-    /// Diagonal slot `slot` of `S^-1 C S` per ciphertext, and the relative residuals.
-    fn unmask_all<T: Float>(&self, c: &WireCiphertext<T>, slot: usize) -> (Vec<T>, Vec<f64>) {
-        c.raw()
+    /// `S^-1 C S` of one ciphertext computed on `C` scaled by a power of two (exact), so no
+    /// intermediate overflows even for entries near `f64::MAX`.
+    fn unmask_scaled<T: Float>(&self, e: &[T]) -> Unmasked {
+        let c = [e[0].f64(), e[1].f64(), e[2].f64(), e[3].f64()];
+        let big = c.iter().fold(0.0f64, |a, v| if v.abs() > a { v.abs() } else { a });
+        let exp = if big > 0.0 && big.is_finite() { (big.log2().floor() as i32).clamp(-1000, 1000) } else { 0 };
+        let d = self.unmask(c.map(|v| v * 2f64.powi(-exp)));
+        let scale = (d[0].abs() + d[3].abs()).max(f64::MIN_POSITIVE);
+        let off = d[1].abs().max(d[2].abs());
+        // A NaN entry makes `off` or `scale` NaN, and the residual NaN: never accepted.
+        let residual = if d.iter().all(|v| v.is_finite()) { off / scale } else { f64::NAN };
+        Unmasked { d, exp, residual }
+    }
+
+    /// Precision figures of decrypted `values` given their ciphertexts `c` (see [`Precision`]).
+    pub fn precision<T: Float>(&self, c: &WireCiphertext<T>, values: &PlainTensor<T>) -> Precision {
+        let n = values.values().len();
+        if n == 0 {
+            return Precision::default();
+        }
+        let rms = (values.values().iter().map(|v| v.f64() * v.f64()).sum::<f64>() / n as f64).sqrt();
+        let floor = (PRECISION_THRESHOLD * rms).max(f64::MIN_POSITIVE);
+        let k = 4.0 * T::epsilon().f64() * self.condition().powi(2);
+        let (imprecise, worst_bound) = c
+            .raw()
             .par_chunks_exact(4)
             .map(|e| {
-                let d = self.unmask([e[0].f64(), e[1].f64(), e[2].f64(), e[3].f64()]);
-                let scale = (d[0].abs() + d[3].abs()).max(f64::MIN_POSITIVE);
-                let off = d[1].abs().max(d[2].abs());
-                (T::of(if slot == 0 { d[0] } else { d[3] }), off / scale)
+                let u = self.unmask_scaled(e);
+                let (m, r) = (u.slot(0), u.slot(1));
+                let bound = k * (m.abs() + r.abs()) / m.abs().max(floor);
+                (usize::from(bound.is_nan() || bound > PRECISION_THRESHOLD), bound)
             })
-            .unzip()
+            .reduce(|| (0, 0.0), |a, b| (a.0 + b.0, if b.1 > a.1 || b.1.is_nan() { b.1 } else { a.1 }));
+        Precision { values: n, imprecise, worst_bound }
     }
 
     /// Encrypts every tensor of a plaintext file, keeping names and free-form metadata.
+    ///
+    /// Tensors the `moreml.roles` entry ([`Roles`]) declares as targets are encrypted with the
+    /// key's `r_targets` distribution (record-level r, see [`SecretKey::encrypt_targets`]),
+    /// all others with `r`.
     pub fn encrypt_file<T: Float>(&self, plain: &PlainFile<T>) -> Result<CipherFile<T>> {
+        let roles = Roles::from_extra(&plain.extra)?.unwrap_or_default();
+        let mut rng = ChaCha20Rng::from_os_rng();
         let tensors = plain
             .tensors
             .iter()
-            .map(|(name, t)| self.encrypt(t).map(|c| (name.clone(), c)).map_err(|e| e.context(name)))
+            .map(|(name, t)| {
+                let dist = if roles.role(name) == Some(Role::Target) { self.params.r_targets } else { self.params.r };
+                self.encrypt_as(t, dist, &mut rng).map(|c| (name.clone(), c)).map_err(|e| e.context(name))
+            })
             .collect::<Result<_>>()?;
         Ok(CipherFile { key: self.tag.clone(), tensors, extra: plain.extra.clone() })
     }
@@ -294,21 +376,43 @@ impl SecretKey {
     /// Decrypts every tensor of a ciphertext file made under this key; returns the plaintext
     /// file and the largest integrity residual seen.
     pub fn decrypt_file<T: Float>(&self, file: &CipherFile<T>) -> Result<(PlainFile<T>, f64)> {
+        let d = self.decrypt_file_report(file)?;
+        Ok((d.plain, d.max_residual))
+    }
+
+    /// Like [`SecretKey::decrypt_file`], also measuring the precision of every tensor.
+    pub fn decrypt_file_report<T: Float>(&self, file: &CipherFile<T>) -> Result<FileDecryption<T>> {
         self.check_tag(&file.key)?;
         let mut worst = 0.0f64;
         let mut tensors = Vec::with_capacity(file.tensors.len());
+        let mut per_tensor = Vec::with_capacity(file.tensors.len());
+        let mut precision = Precision::default();
         for (name, c) in &file.tensors {
             let d = self.decrypt(c).map_err(|e| e.context(name))?;
             worst = worst.max(d.max_residual);
+            let p = self.precision(c, &d.values);
+            precision = precision.merge(p);
+            per_tensor.push((name.clone(), p));
             tensors.push((name.clone(), d.values));
         }
-        Ok((PlainFile { tensors, extra: file.extra.clone() }, worst))
+        Ok(FileDecryption {
+            plain: PlainFile { tensors, extra: file.extra.clone() },
+            max_residual: worst,
+            precision,
+            per_tensor,
+        })
     }
 
-    /// Errors with [`Error::WrongKey`] unless `tag` names this key.
+    /// Errors with [`Error::WrongKey`] unless `tag` names this key, and with
+    /// [`Error::BasisMismatch`] if it names this key but carries another public basis (an
+    /// edited or damaged header).
     pub fn check_tag(&self, tag: &KeyTag) -> Result<()> {
         if tag.key_id != self.tag.key_id {
             return Err(Error::WrongKey { expected: self.tag.key_id.clone(), found: tag.key_id.clone() });
+        }
+        let (a, b) = (tag.basis.matrix(), self.tag.basis.matrix());
+        if a.iter().zip(&b).any(|(x, y)| (x - y).is_nan() || (x - y).abs() > 1e-12 * (1.0 + y.abs())) {
+            return Err(Error::BasisMismatch { key_id: self.tag.key_id.clone() });
         }
         Ok(())
     }
@@ -329,12 +433,29 @@ impl SecretKey {
         Ok(())
     }
 
-    /// Reads a key file, checking format, version and that the key id matches the matrix.
+    /// Reads a key file, checking its permissions (unreadable by group and others, like ssh
+    /// keys), format, version, parameters and that the key id matches the matrix.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| Error::Cipher(moreml_cipher::Error::Io { path: path.to_path_buf(), source }))?;
+        let bytes = format::read_file(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|source| Error::Cipher(moreml_cipher::Error::Io { path: path.to_path_buf(), source }))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(Error::KeyPermissions { path: path.to_path_buf(), mode: mode & 0o777 });
+            }
+        }
+        Self::from_json_bytes(&bytes, path)
+    }
+
+    /// Parses and checks the bytes of a key file (`path` appears in messages); no permission
+    /// check (see [`SecretKey::load`]).
+    pub fn from_json_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let bad = |detail: String| Error::BadKeyFile { path: path.to_path_buf(), detail };
-        let f: KeyFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let f: KeyFile = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if f.format != KEY_FORMAT || f.version != 1 || f.scheme != format::SCHEME {
             return Err(bad(format!(
                 "format {} v{} scheme {} is not {KEY_FORMAT} v1 {}",
@@ -344,11 +465,16 @@ impl SecretKey {
                 format::SCHEME
             )));
         }
-        f.params.r.validate().map_err(bad)?;
-        if !f.s.iter().all(|v| v.is_finite()) || condition(&f.s) > 1e6 || f.basis_sign.abs() != 1.0 {
+        f.params.validate().map_err(bad)?;
+        let (_, max_cond) = crate::CONDITION_RANGE;
+        if !f.s.iter().all(|v| v.is_finite())
+            || condition(&f.s).is_nan()
+            || condition(&f.s) > max_cond
+            || f.basis_sign.abs() != 1.0
+        {
             return Err(bad("the key matrix is not finite and well conditioned".into()));
         }
-        let key = Self::from_parts(f.s, f.basis_sign, f.params)?;
+        let key = Self::from_parts(f.s, f.basis_sign, f.params).map_err(|e| bad(e.to_string()))?;
         if key.tag.key_id != f.key_id {
             return Err(bad(format!(
                 "key_id {} does not match the key matrix (expected {}); the file was edited or damaged",
@@ -357,4 +483,25 @@ impl SecretKey {
         }
         Ok(key)
     }
+}
+
+/// `S^-1 (2^-exp C) S` of one ciphertext and its relative off-diagonal residual.
+struct Unmasked {
+    d: [f64; 4],
+    exp: i32,
+    residual: f64,
+}
+
+impl Unmasked {
+    /// Diagonal entry `slot` (0: the message m, 1: the hidden r), scaled back.
+    fn slot(&self, slot: usize) -> f64 {
+        let v = if slot == 0 { self.d[0] } else { self.d[3] };
+        // Two steps: 2^exp alone may overflow where the product does not.
+        v * 2f64.powi(self.exp / 2) * 2f64.powi(self.exp - self.exp / 2)
+    }
+}
+
+/// Largest value, NaN if any value is NaN (a NaN residual must never pass a check).
+fn nan_max(xs: &[f64]) -> f64 {
+    xs.iter().fold(0.0f64, |a, &b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) })
 }

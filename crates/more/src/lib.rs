@@ -23,5 +23,5 @@ mod params;
 mod sampler;
 
 pub use error::{Error, Result};
-pub use key::{Decrypted, SecretKey};
-pub use params::{KeyParams, RDistribution};
+pub use key::{Decrypted, FileDecryption, Precision, SecretKey, PRECISION_THRESHOLD};
+pub use params::{KeyParams, RDistribution, CONDITION_RANGE, MAX_R};

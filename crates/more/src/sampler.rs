@@ -191,8 +191,12 @@ fn record_draws<T: Float>(x: &PlainTensor<T>, jitter: f64, seed: [u8; 32]) -> Ve
                 sum += e;
                 *o = v.f64() + e;
             }
-            let mean = sum / row as f64;
-            out.iter_mut().for_each(|o| *o -= mean);
+            // Centring a single value would cancel its noise and give r == m whenever j == i
+            // (the ciphertext would then be the public matrix m I).
+            if row > 1 {
+                let mean = sum / row as f64;
+                out.iter_mut().for_each(|o| *o -= mean);
+            }
         }
     });
     r

@@ -58,9 +58,15 @@ fn truncated_files_are_reported_as_truncated() {
     for cut in cuts {
         let p = dir.path().join(format!("cut{cut}.safetensors"));
         std::fs::write(&p, &full[..cut]).unwrap();
+        // A cut header is truncated; a whole header over a short data section is damaged.
         let e = format::read_cipher::<f64>(&p).unwrap_err();
-        assert!(matches!(e, CErr::Truncated { .. }), "cut at {cut}: {e}");
-        assert!(e.to_string().contains("truncated") && e.to_string().contains(&*p.to_string_lossy()), "{e}");
+        let (ok, word) = if cut < h {
+            (matches!(e, CErr::Truncated { .. }), "truncated")
+        } else {
+            (matches!(e, CErr::Damaged { .. } | CErr::Truncated { .. }), "damaged")
+        };
+        assert!(ok, "cut at {cut}: {e}");
+        assert!(e.to_string().contains(word) && e.to_string().contains(&*p.to_string_lossy()), "{e}");
         // The header-only reader agrees whenever the header itself is cut.
         if cut < h {
             let e = format::read_info(&p).unwrap_err();
@@ -74,7 +80,7 @@ fn truncated_files_are_reported_as_truncated() {
     for cut in [3, header_len(&full) - 2, full.len() - 3] {
         std::fs::write(&pp, &full[..cut]).unwrap();
         let e = format::read_plain::<f64>(&pp).unwrap_err();
-        assert!(matches!(e, CErr::Truncated { .. }), "plain cut at {cut}: {e}");
+        assert!(matches!(e, CErr::Truncated { .. } | CErr::Damaged { .. }), "plain cut at {cut}: {e}");
     }
 }
 
@@ -198,7 +204,7 @@ fn edited_key_files_are_refused() {
         (
             "bad r",
             edit(&|j| j["params"]["r"] = serde_json::json!({"kind": "uniform", "low": 2.0, "high": 1.0})),
-            "invalid r distribution",
+            "uniform r low 2 must be below high 1",
         ),
         ("bad json", text[..text.len() / 2].to_string(), "EOF"),
         ("empty", String::new(), "EOF"),

@@ -11,6 +11,8 @@
 //! key_id = hex of the first 8 bytes of SHA-256("moreml-key-v1" || S row-major as f64 LE ||
 //! basis_sign as f64 LE).
 
+mod common;
+use common::write_private;
 use moreml_cipher::format::{self, PlainFile};
 use moreml_cipher::prelude::*;
 use moreml_more::SecretKey;
@@ -72,7 +74,7 @@ fn hand_written_key_loads_with_the_documented_key_id() {
     let dir = tempfile::tempdir().unwrap();
     for sign in [1.0, -1.0] {
         let path = dir.path().join("key.json");
-        std::fs::write(&path, key_json(S, sign)).unwrap();
+        write_private(&path, key_json(S, sign));
         let sk = SecretKey::load(&path).unwrap();
         assert_eq!(sk.key_id(), key_id(S, sign));
         // Known values: P = S e0 e0^T S^-1 = [[2, -2], [1, -1]], basis R' = sign * (2P - I).
@@ -95,7 +97,7 @@ fn hand_written_key_loads_with_the_documented_key_id() {
 fn ciphertext_files_decrypt_with_the_reference_formula() {
     let dir = tempfile::tempdir().unwrap();
     let kpath = dir.path().join("key.json");
-    std::fs::write(&kpath, key_json(S, -1.0)).unwrap();
+    write_private(&kpath, key_json(S, -1.0));
     let sk = SecretKey::load(&kpath).unwrap();
     let xs: Vec<f64> = vec![0.0, 1.0, -2.5, 3.75, 1e-3, -1e3, 0.1, 42.0];
     let plain = PlainFile {

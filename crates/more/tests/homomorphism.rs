@@ -260,12 +260,12 @@ fn worst_ratio<T: Float>(sk: &SecretKey, n: usize, seed: u64) -> f64 {
     let r = hidden(sk, &w);
     let s = pair_scale(&xs, &r);
     let d = decrypt(sk, &to_server(sk, &w));
-    let mut worst = xs.iter().zip(&d).zip(&s).map(|((x, d), s)| (x - d).abs() / s).fold(0.0, f64::max);
+    let mut worst = nan_max(xs.iter().zip(&d).zip(&s).map(|((x, d), s)| (x - d).abs() / s));
     // A product with itself, computed by the server in coordinates.
     let sq = decrypt(sk, &to_server(sk, &w).square());
     for i in 0..n {
         // Reference in f64 from the f64 view of the (rounded) plaintext.
-        worst = worst.max((sq[i] - xs[i] * xs[i]).abs() / (s[i] * s[i]));
+        worst = nan_max([worst, (sq[i] - xs[i] * xs[i]).abs() / (s[i] * s[i])]);
     }
     worst
 }
@@ -278,7 +278,7 @@ fn uniform_keys(max_condition: f64, count: u64) -> Vec<SecretKey> {
 fn f32_error_figure() {
     let mut worst = 0.0f64;
     for (i, sk) in uniform_keys(10.0, 16).iter().enumerate() {
-        worst = worst.max(worst_ratio::<f32>(sk, 4096, i as u64));
+        worst = nan_max([worst, worst_ratio::<f32>(sk, 4096, i as u64)]);
     }
     println!("f32, cond(S) <= 10: worst |dec - m| / (|m| + |r|) = {worst:.3e} (f32 eps = {:.3e})", f32::EPSILON);
     assert!(worst <= 2e-5, "f32 error {worst:e}");
@@ -306,9 +306,9 @@ fn error_vs_condition() {
         for (i, sk) in ks.iter().enumerate() {
             let c = sk.condition();
             let e = worst_ratio::<f64>(sk, 2048, i as u64);
-            w64 = w64.max(e);
-            w32 = w32.max(worst_ratio::<f32>(sk, 2048, i as u64));
-            norm = norm.max(e / (c * c));
+            w64 = nan_max([w64, e]);
+            w32 = nan_max([w32, worst_ratio::<f32>(sk, 2048, i as u64)]);
+            norm = nan_max([norm, e / (c * c)]);
         }
         println!("({lo:>6}, {hi:>6}]  {:>4}   {w64:>15.3e}   {w32:>15.3e}   {norm:>15.3e}", ks.len());
         // The f64 error stays within a small multiple of eps * cond(S)^2.
@@ -356,4 +356,14 @@ fn edge_shapes_round_trip_through_files() {
             }
         }
     }
+}
+
+#[test]
+fn comparison_helpers_propagate_nan() {
+    assert!(check("nan", &[f64::NAN], &[1.0], &[1.0], 1e-3).is_err());
+    assert!(check("nan", &[1.0], &[f64::NAN], &[1.0], 1e-3).is_err());
+    assert!(check("inf", &[f64::INFINITY], &[1.0], &[1.0], 1e-3).is_err());
+    assert!(nan_max([0.5, f64::NAN, 2.0]).is_nan());
+    assert!(!within(f64::NAN, 0.0, f64::INFINITY));
+    assert!(check("ok", &[1.0], &[1.0 + 1e-9], &[1.0], 1e-3).is_ok());
 }

@@ -42,7 +42,7 @@ pub enum Command {
     /// [owner] Generate a secret key (JSON, written with permissions 0600).
     Keygen(KeygenArgs),
     /// [owner] Encrypt every tensor of a safetensors file.
-    Encrypt(CryptArgs),
+    Encrypt(crate::commands::crypt::EncryptArgs),
     /// [owner] Decrypt every tensor of a ciphertext file made under the key.
     Decrypt(CryptArgs),
     /// [owner] Export a data set as a plaintext tensor file, ready for `encrypt`.
@@ -110,7 +110,7 @@ pub enum RDist {
     Uniform,
 }
 
-/// `moreml encrypt` / `moreml decrypt`.
+/// `moreml decrypt`.
 #[derive(Args, Debug)]
 pub struct CryptArgs {
     /// The secret key file.

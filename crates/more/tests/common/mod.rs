@@ -5,13 +5,24 @@
 use moreml_cipher::prelude::*;
 use moreml_more::{KeyParams, RDistribution, SecretKey};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
+use proptest::test_runner::Config;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-/// A deterministic proptest config: fixed seed, no failure files, `cases` cases.
+/// A proptest config with `cases` cases: a fresh random seed per run, and failing cases
+/// persisted under `proptest-regressions/` (committed, replayed first on every run).
 pub fn config(cases: u32) -> Config {
-    Config { cases, rng_seed: RngSeed::Fixed(0x6d6f_7265), failure_persistence: None, ..Config::default() }
+    Config { cases, ..Config::default() }
+}
+
+/// `|got - want| <= bound`, false when either side is NaN (a NaN difference never passes).
+pub fn within(got: f64, want: f64, bound: f64) -> bool {
+    (got - want).abs() <= bound
+}
+
+/// Largest value, NaN if any is NaN (unlike `fold(0.0, f64::max)`, which drops NaN).
+pub fn nan_max(xs: impl IntoIterator<Item = f64>) -> f64 {
+    xs.into_iter().fold(0.0, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) })
 }
 
 /// A key drawn from a seeded ChaCha20 stream.
@@ -68,4 +79,11 @@ pub fn hidden<T: Float>(sk: &SecretKey, w: &WireCiphertext<T>) -> Vec<f64> {
 /// Plain values as f64.
 pub fn vals<T: Float>(t: &PlainTensor<T>) -> Vec<f64> {
     t.values().iter().map(|v| v.f64()).collect()
+}
+
+/// Writes a hand-made key file readable by its owner only (`SecretKey::load` refuses others).
+pub fn write_private(path: &std::path::Path, text: impl AsRef<[u8]>) {
+    std::fs::write(path, text).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }

@@ -3,24 +3,52 @@
 use super::with_dtype;
 use crate::cli::{CryptArgs, KeygenArgs, RDist};
 use anyhow::{bail, Context, Result};
-use moreml_cipher::format::{self, Kind};
+use clap::Args;
+use moreml_cipher::format::{self, Kind, Role, Roles};
 use moreml_cipher::Float;
-use moreml_more::{KeyParams, RDistribution, SecretKey};
-use std::path::Path;
+use moreml_more::{KeyParams, RDistribution, SecretKey, PRECISION_THRESHOLD};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Tensor names treated as training targets when a file declares no roles.
+const TARGET_NAMES: [&str; 2] = ["labels", "targets"];
+
+/// `moreml encrypt`.
+#[derive(Args, Debug)]
+pub struct EncryptArgs {
+    /// The secret key file.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Input plaintext safetensors file.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output ciphertext file (written atomically; never the input or a key file).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Tensors that are training targets (labels, regression values), comma-separated: they
+    /// get record-level r. Added to the file's `moreml.roles` entry (overriding it for these
+    /// names). Without roles, tensors named `labels` or `targets` are targets.
+    #[arg(long, value_delimiter = ',')]
+    pub targets: Vec<String>,
+}
+
 pub fn keygen(a: &KeygenArgs) -> Result<()> {
-    if a.out.exists() && !a.force {
-        bail!(
-            "{} already exists; refusing to overwrite a key (data encrypted under it would become unreadable); pass --force to replace it",
-            a.out.display()
-        );
-    }
     let r = match a.r_dist {
         RDist::Empirical => RDistribution::Empirical { jitter: a.r_jitter },
         RDist::Uniform => RDistribution::Uniform { low: a.r_low, high: a.r_high },
     };
-    let key = SecretKey::generate(KeyParams { max_condition: a.max_condition, r, ..KeyParams::default() })?;
+    let params = KeyParams { max_condition: a.max_condition, r, ..KeyParams::default() };
+    params.validate().map_err(moreml_more::Error::BadParams)?;
+    if a.out.is_dir() {
+        return Err(moreml_cipher::Error::IsDirectory { path: a.out.clone() }.into());
+    }
+    if a.out.exists() && !a.force {
+        bail!(
+            "{} already exists; refusing to overwrite it (data encrypted under a key there would become unreadable); pass --force to replace it",
+            a.out.display()
+        );
+    }
+    let key = SecretKey::generate(params)?;
     key.save(&a.out)?;
     eprintln!(
         "wrote key {} to {} (cond(S) = {:.2}, r: {:?}); keep this file private",
@@ -34,15 +62,16 @@ pub fn keygen(a: &KeygenArgs) -> Result<()> {
 
 /// Loads a key, naming the flag in the error.
 pub fn load_key(path: &Path) -> Result<SecretKey> {
-    SecretKey::load(path).with_context(|| format!("cannot load key --key {}", path.display()))
+    SecretKey::load(path).context("cannot load the --key file")
 }
 
-pub fn encrypt(a: &CryptArgs) -> Result<()> {
+pub fn encrypt(a: &EncryptArgs) -> Result<()> {
     let key = load_key(&a.key)?;
+    format::ensure_distinct_output(&a.output, &[&a.input, &a.key])?;
     let info = format::read_info(&a.input)?;
     if info.kind == Kind::Ciphertext {
         bail!(
-            "{} is already a ciphertext file (key {})",
+            "{} is already a ciphertext file (key {}); pass a plaintext file",
             a.input.display(),
             info.key.map(|k| k.key_id).unwrap_or_default()
         );
@@ -50,45 +79,109 @@ pub fn encrypt(a: &CryptArgs) -> Result<()> {
     with_dtype!(info.dtype, encrypt_as(&key, a))
 }
 
-fn encrypt_as<T: Float>(key: &SecretKey, a: &CryptArgs) -> Result<()> {
+/// The roles of `names`: the file's entry, then `--targets`, then the `labels`/`targets`
+/// convention for files that declare nothing (then the flag is true: the caller says so).
+fn roles_for(
+    a: &EncryptArgs,
+    extra: &std::collections::BTreeMap<String, String>,
+    names: &[&str],
+) -> Result<(Roles, bool)> {
+    let declared =
+        Roles::from_extra(extra).with_context(|| format!("cannot read the roles of {}", a.input.display()))?;
+    for t in &a.targets {
+        if !names.contains(&t.as_str()) {
+            bail!("--targets names '{t}' but {} has no such tensor (it has: {})", a.input.display(), names.join(", "));
+        }
+    }
+    let guess = declared.is_none() && a.targets.is_empty();
+    let mut roles = declared.unwrap_or_default();
+    for name in names {
+        let role = if a.targets.iter().any(|t| t == name) || (guess && TARGET_NAMES.contains(name)) {
+            Role::Target
+        } else {
+            roles.role(name).unwrap_or(Role::Input)
+        };
+        roles.set(name, role);
+    }
+    Ok((roles, guess))
+}
+
+fn encrypt_as<T: Float>(key: &SecretKey, a: &EncryptArgs) -> Result<()> {
     let t0 = Instant::now();
-    let plain = format::read_plain::<T>(&a.input)?;
+    let mut plain = format::read_plain::<T>(&a.input)?;
+    let names: Vec<&str> = plain.tensors.iter().map(|(n, _)| n.as_str()).collect();
+    let (roles, guessed) = roles_for(a, &plain.extra, &names)?;
+    roles.insert_into(&mut plain.extra);
     let cipher = key.encrypt_file(&plain).with_context(|| format!("cannot encrypt {}", a.input.display()))?;
     format::write_cipher(&a.output, &cipher)?;
     let n: usize = cipher.tensors.iter().map(|(_, t)| t.numel()).sum();
+    let targets: Vec<&str> = roles.targets().collect();
+    if guessed {
+        for t in &targets {
+            eprintln!(
+                "note: {} declares no roles; treated tensor '{t}' as a training target (pass --targets to choose)",
+                a.input.display()
+            );
+        }
+    }
     eprintln!(
-        "encrypted {} tensor(s), {n} {} values under key {} -> {} ({:.2} s)",
+        "encrypted {} tensor(s), {n} {} values under key {} -> {} ({:.2} s; targets: {})",
         cipher.tensors.len(),
         T::NAME,
         key.key_id(),
         a.output.display(),
-        t0.elapsed().as_secs_f64()
+        t0.elapsed().as_secs_f64(),
+        if targets.is_empty() { "none".to_string() } else { targets.join(", ") }
     );
     Ok(())
 }
 
 pub fn decrypt(a: &CryptArgs) -> Result<()> {
     let key = load_key(&a.key)?;
+    format::ensure_distinct_output(&a.output, &[&a.input, &a.key])?;
     let info = format::read_info(&a.input)?;
     match (&info.kind, &info.key) {
         (Kind::Ciphertext, Some(tag)) => {
             key.check_tag(tag).with_context(|| format!("cannot decrypt {}", a.input.display()))?
         }
-        _ => bail!("{} is not a ciphertext file; nothing to decrypt", a.input.display()),
+        _ => bail!("{} is a plaintext file; nothing to decrypt", a.input.display()),
     }
     with_dtype!(info.dtype, decrypt_as(&key, a))
 }
 
 fn decrypt_as<T: Float>(key: &SecretKey, a: &CryptArgs) -> Result<()> {
     let cipher = format::read_cipher::<T>(&a.input)?;
-    let (plain, residual) =
-        key.decrypt_file(&cipher).with_context(|| format!("cannot decrypt {}", a.input.display()))?;
-    format::write_plain(&a.output, &plain)?;
+    let d = key.decrypt_file_report(&cipher).with_context(|| format!("cannot decrypt {}", a.input.display()))?;
+    format::write_plain(&a.output, &d.plain)?;
     eprintln!(
-        "decrypted {} tensor(s) -> {} (largest integrity residual {residual:.2e}, accepted up to {:.1e})",
-        plain.tensors.len(),
+        "decrypted {} tensor(s) -> {} (largest integrity residual {:.2e}, accepted up to {:.1e})",
+        d.plain.tensors.len(),
         a.output.display(),
+        d.max_residual,
         key.tolerance::<T>()
     );
+    let p = d.precision;
+    if p.imprecise == 0 {
+        eprintln!("precision: all {} values within a relative error bound of {PRECISION_THRESHOLD:.0e}", p.values);
+    } else {
+        let worst: Vec<String> = d
+            .per_tensor
+            .iter()
+            .filter(|(_, t)| t.imprecise > 0)
+            .map(|(n, t)| format!("{n}: {}", t.imprecise))
+            .collect();
+        let advice = if T::NAME == "f32" {
+            "their hidden r is much larger than the value; encrypt the data as f64 for exact results"
+        } else {
+            "their hidden r is much larger than the value; rescale the data or use a key with smaller r"
+        };
+        eprintln!(
+            "precision: {} of {} values ({}) have a relative error bound above {PRECISION_THRESHOLD:.0e} (worst {:.1e}); {advice}",
+            p.imprecise,
+            p.values,
+            worst.join(", "),
+            p.worst_bound
+        );
+    }
     Ok(())
 }
