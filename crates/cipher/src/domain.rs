@@ -95,11 +95,11 @@ pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'stat
 
     /// The same tensor in `f64` (exact).
     fn widen(&self) -> Self::Wide {
-        Self::Wide::wrap(self.planes().cast::<f64>())
+        wrap::<Self::Wide>(self.planes().cast::<f64>())
     }
     /// An `f64` tensor of this domain rounded to [`Domain::Scalar`].
     fn narrow(wide: &Self::Wide) -> Self {
-        Self::wrap(wide.planes().cast::<Self::Scalar>())
+        wrap::<Self>(wide.planes().cast::<Self::Scalar>())
     }
     /// Whether every coordinate is finite. A server sees this without the key: a ciphertext
     /// is finite exactly when its coordinates are, so divergence is detectable server-side.

@@ -42,7 +42,7 @@ pub enum Command {
     /// [owner] Generate a secret key (JSON, written with permissions 0600).
     Keygen(KeygenArgs),
     /// [owner] Encrypt every tensor of a safetensors file.
-    Encrypt(crate::commands::crypt::EncryptArgs),
+    Encrypt(crate::commands::owner::crypt::EncryptArgs),
     /// [owner] Decrypt every tensor of a ciphertext file made under the key.
     Decrypt(CryptArgs),
     /// [owner] Export a data set as a plaintext tensor file, ready for `encrypt`.
@@ -58,21 +58,21 @@ pub enum Command {
     /// [any] Show what a tensor file holds (kind, dtype, key id, shapes, size); never values.
     Inspect(InspectArgs),
     /// [experiment] MNIST: train plaintext and encrypted side by side, write a report.
-    Mnist(crate::commands::mnist::MnistArgs),
+    Mnist(crate::commands::experiments::mnist::MnistArgs),
     /// [tool] Measure encryption throughput and encrypted/plaintext GEMM time ratios.
-    Bench(crate::commands::bench::BenchCommand),
+    Bench(crate::commands::tools::bench::BenchCommand),
     /// [attacker] Recover plaintexts from a ciphertext file without the key (attacks A-E).
-    Attack(crate::commands::attack::AttackArgs),
+    Attack(crate::commands::tools::attack::AttackArgs),
     /// [tool] Run every attack against the project's own encrypted artefacts; write a report.
-    SecurityReport(crate::commands::security_report::SecurityReportArgs),
+    SecurityReport(crate::commands::experiments::security_report::SecurityReportArgs),
     /// [server] Serve models over HTTP: ciphertexts in, ciphertext predictions out; no key.
     Serve(crate::commands::server::serve::ServeArgs),
     /// [owner] Use the service: encrypt, send, decrypt (predict), or measure it (load).
     Client(crate::commands::owner::client::ClientArgs),
     /// [tool] Whole-body circulation simulator: simulate a patient, sample a surrogate data set.
-    Wbc(crate::commands::wbc::WbcArgs),
+    Wbc(crate::commands::experiments::wbc::WbcArgs),
     /// [experiment] Synthetic X-ray coronary angiograms: generate labelled PNG frames, benchmark.
-    Angio(crate::commands::angio::AngioArgs),
+    Angio(crate::commands::experiments::angio::AngioArgs),
 }
 
 /// `moreml keygen`.

@@ -143,24 +143,9 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
 
 /// Checks, before any long work, that `output` can be written and is none of `inputs`.
 pub fn ensure_output(output: &Path, inputs: &[&Path]) -> Result<()> {
-    ensure_distinct_output(output, inputs)?;
+    moreml_cipher::format::ensure_distinct_output(output, inputs)?;
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     ensure_writable_dir(parent)
-}
-
-/// Refuses an output that is the same file as an input (an existing output is compared by
-/// device and inode, so links and `./x` vs `x` are caught).
-fn ensure_distinct_output(output: &Path, inputs: &[&Path]) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(out) = std::fs::metadata(output) else { return Ok(()) };
-    for input in inputs {
-        if let Ok(m) = std::fs::metadata(input) {
-            if (m.dev(), m.ino()) == (out.dev(), out.ino()) {
-                bail!("output {} is the input {}; choose another output path", output.display(), input.display());
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A tensor file's contents, plaintext or ciphertext, in its own scalar type.
@@ -225,8 +210,7 @@ macro_rules! with_file {
 }
 pub(crate) use with_file;
 
-/// Header entry naming each tensor's role (`input` or `target`).
-pub const ROLES_KEY: &str = "moreml.roles";
+pub use moreml_cipher::format::ROLES_KEY;
 /// Header entry with the task (`classification` or `regression`).
 pub const TASK_KEY: &str = "moreml.task";
 

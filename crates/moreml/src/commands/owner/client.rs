@@ -1,7 +1,7 @@
 //! `moreml client`: the owner's side of the inference service (predict: encrypt, send,
 //! decrypt) and a bounded loopback load generator.
 
-use crate::commands::with_dtype;
+use crate::commands::common::with_dtype;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use moreml_cipher::format::{self, CipherFile, Kind, PlainFile};
@@ -158,13 +158,13 @@ fn named<'a, V>(tensors: &'a [(String, V)], names: &[&str]) -> Option<(&'a str, 
 }
 
 fn predict(a: &ClientPredictArgs) -> Result<()> {
-    let key = crate::commands::crypt::load_key(&a.key)?;
+    let key = crate::commands::owner::crypt::load_key(&a.key)?;
     let info = format::read_info(&a.input)?;
     if info.kind != Kind::Plaintext {
         bail!("{} holds ciphertexts; client predict encrypts a plaintext file itself", a.input.display());
     }
     let http = Http::new(&a.endpoint)?;
-    with_dtype!(info.dtype, predict_as(a, &key, &http))
+    with_dtype!(crate::commands::common::Dtype::of_name(info.dtype)?, predict_as(a, &key, &http))
 }
 
 fn predict_as<T: Float>(a: &ClientPredictArgs, key: &SecretKey, http: &Http) -> Result<()> {
@@ -258,7 +258,8 @@ fn load(a: &LoadArgs) -> Result<()> {
         bail!("need 0 < --seconds <= 3600, 1 <= --concurrency <= 256 and --batch >= 1");
     }
     let info = format::read_info(&a.input)?;
-    let bodies = with_dtype!(info.dtype, load_bodies(&a.input, info.kind, a.batch))?;
+    let bodies =
+        with_dtype!(crate::commands::common::Dtype::of_name(info.dtype)?, load_bodies(&a.input, info.kind, a.batch))?;
     let http = Http::new(&a.endpoint)?;
     let max = a.max_requests.unwrap_or(u64::MAX);
     let (sent, errors) = (AtomicU64::new(0), AtomicU64::new(0));

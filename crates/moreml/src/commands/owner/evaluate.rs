@@ -1,7 +1,7 @@
 //! `moreml evaluate` (owner): decrypts predictions and scores them against the true targets.
 
 use crate::commands::common::{data_names, is_regression, with_file, Tensors};
-use crate::commands::crypt::load_key;
+use crate::commands::owner::crypt::load_key;
 use crate::commands::owner::dataset::scaling_key;
 use crate::commands::server::predict::PREDICTIONS;
 use anyhow::{bail, Context, Result};

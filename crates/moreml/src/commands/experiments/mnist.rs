@@ -1,7 +1,7 @@
 //! `moreml mnist`: the paper's first experiment, plaintext and encrypted side by side, on the
 //! shared experiment pipeline.
 
-use super::common::{with_dtype, Dtype, HyperArgs, ModelArgs};
+use crate::commands::common::{with_dtype, Dtype, HyperArgs, ModelArgs};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use moreml_cipher::prelude::*;
@@ -53,7 +53,7 @@ pub enum RInputs {
 }
 
 pub fn mnist(a: &MnistArgs) -> Result<()> {
-    super::common::ensure_writable_dir(&a.out)?;
+    crate::commands::common::ensure_writable_dir(&a.out)?;
     let data = if a.synthetic {
         let n = |size: usize, default: usize| if size == 0 { default } else { size };
         eprintln!("using the built-in synthetic seven-segment digits (not MNIST)");

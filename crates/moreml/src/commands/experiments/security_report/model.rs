@@ -3,8 +3,8 @@
 use super::data::DataSet;
 use super::measure::{run_all, runs_json, Run};
 use super::SecurityReportArgs;
-use crate::commands::attack::pool_of;
-use crate::commands::crypt::load_key;
+use crate::commands::owner::crypt::load_key;
+use crate::commands::tools::attack::pool_of;
 use anyhow::{bail, Context, Result};
 use moreml_cipher::format;
 use moreml_cipher::{Float, PlainTensor};

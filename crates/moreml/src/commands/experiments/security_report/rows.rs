@@ -4,7 +4,7 @@
 use super::data::DataSet;
 use super::measure::{errs, errs_json, recovered_by, run_all, runs_json};
 use super::SecurityReportArgs;
-use crate::commands::attack::pool_of;
+use crate::commands::tools::attack::pool_of;
 use anyhow::Result;
 use moreml_cipher::{Float, PlainTensor, WireCiphertext};
 use moreml_cryptanalysis::{

@@ -253,7 +253,7 @@ pub fn attack(a: &AttackArgs) -> Result<()> {
             a.method.name()
         );
     }
-    super::with_dtype!(info.dtype, attack_as(a))
+    crate::commands::common::with_dtype!(crate::commands::common::Dtype::of_name(info.dtype)?, attack_as(a))
 }
 
 fn attack_as<T: Float>(a: &AttackArgs) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Owner commands: keygen, encrypt, decrypt.
 
-use super::with_dtype;
 use crate::cli::{CryptArgs, KeygenArgs, RDist};
+use crate::commands::common::with_dtype;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use moreml_cipher::format::{self, Kind, Role, Roles};
@@ -76,7 +76,7 @@ pub fn encrypt(a: &EncryptArgs) -> Result<()> {
             info.key.map(|k| k.key_id).unwrap_or_default()
         );
     }
-    with_dtype!(info.dtype, encrypt_as(&key, a))
+    with_dtype!(crate::commands::common::Dtype::of_name(info.dtype)?, encrypt_as(&key, a))
 }
 
 /// The roles of `names`: the file's entry, then `--targets`, then the `labels`/`targets`
@@ -146,7 +146,7 @@ pub fn decrypt(a: &CryptArgs) -> Result<()> {
         }
         _ => bail!("{} is a plaintext file; nothing to decrypt", a.input.display()),
     }
-    with_dtype!(info.dtype, decrypt_as(&key, a))
+    with_dtype!(crate::commands::common::Dtype::of_name(info.dtype)?, decrypt_as(&key, a))
 }
 
 fn decrypt_as<T: Float>(key: &SecretKey, a: &CryptArgs) -> Result<()> {
