@@ -43,8 +43,9 @@ pub fn cipher_file(data: &[u8]) {
     }
 }
 
-/// Largest number of parameters a fuzzed model may ask for before it is built: configs
-/// above it are reported by `model_config_size` instead of being allocated (see the report).
+/// Largest number of parameters a fuzzed model may ask for before it is built. `moreml-nn`
+/// itself refuses weight tensors above `layers::MAX_PARAM_VALUES` (2^28) with an error; this
+/// smaller bound only keeps the fuzzer's memory (`-rss_limit_mb`) small.
 pub const MAX_FUZZ_PARAMS: u128 = 1 << 24;
 
 /// Model files' architecture JSON, then building the model it describes.

@@ -82,7 +82,7 @@ mod tests {
             labels: dir.path().join("l.csv"),
             size: 4,
             out: dir.path().join("set.safetensors"),
-            dtype: "f32".into(),
+            dtype: Dtype::F32,
         };
         dataset_images(&args).unwrap();
         let file = format::read_plain::<f32>(&args.out).unwrap();
