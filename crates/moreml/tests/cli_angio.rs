@@ -163,7 +163,11 @@ fn small_view_experiment_reports_both_runs_and_confused_pairs() {
         assert_eq!(m["recall"].as_array().unwrap().len(), 6, "{run}");
         // Pairs counted from the confusion matrix: their counts add up to its off-diagonal total.
         let confusion: Vec<Vec<u64>> = serde_json::from_value(m["confusion"].clone()).unwrap();
-        let off: u64 = (0..6).flat_map(|i| (0..6).map(move |j| (i, j))).filter(|(i, j)| i != j).map(|(i, j)| confusion[i][j]).sum();
+        let off: u64 = (0..6)
+            .flat_map(|i| (0..6).map(move |j| (i, j)))
+            .filter(|(i, j)| i != j)
+            .map(|(i, j)| confusion[i][j])
+            .sum();
         let pairs = r["confused_pairs"][run].as_array().unwrap();
         assert_eq!(pairs.iter().map(|p| p["count"].as_u64().unwrap()).sum::<u64>(), off, "{run}");
         assert!(pairs.windows(2).all(|w| w[0]["count"].as_u64() >= w[1]["count"].as_u64()), "{run}: not sorted");

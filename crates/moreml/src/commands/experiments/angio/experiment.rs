@@ -101,8 +101,11 @@ fn confused_pairs(log: &[EpochEval], classes: &[String]) -> Value {
         for j in i + 1..classes.len() {
             let (ij, ji) = (c.confusion[i][j], c.confusion[j][i]);
             if ij + ji > 0 {
-                pairs.push((ij + ji, json!({"pair": [classes[i], classes[j]], "count": ij + ji,
-                    "first_as_second": ij, "second_as_first": ji})));
+                pairs.push((
+                    ij + ji,
+                    json!({"pair": [classes[i], classes[j]], "count": ij + ji,
+                    "first_as_second": ij, "second_as_first": ji}),
+                ));
             }
         }
     }
