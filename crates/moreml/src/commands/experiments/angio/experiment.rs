@@ -129,7 +129,10 @@ fn run<T: Float>(a: &ExperimentArgs) -> Result<()> {
     };
     let ds = Dataset {
         name: name.into(),
-        source: format!("synthetic X-ray coronary angiograms (moreml-angio), {0}x{0}, train seed {train_seed}, test seed {test_seed}", a.size),
+        source: format!(
+            "synthetic coronary angiograms (moreml-angio), {0}x{0}, train seed {train_seed}, test seed {test_seed}",
+            a.size
+        ),
         train,
         test,
         task: moreml_experiments::Task::Classification { classes: classes.clone() },
@@ -141,11 +144,12 @@ fn run<T: Float>(a: &ExperimentArgs) -> Result<()> {
         eval_batch: 200,
         progress: true,
     };
+    let side = a.size;
     eprintln!(
-        "{name}: {} train / {} test frames of {2}x{2} rendered in {generation_seconds:.2} s; {3} epochs, batch {4}, lr {5}, {6}",
+        "{name}: {} train / {} test frames of {side}x{side} rendered in {generation_seconds:.2} s; \
+         {} epochs, batch {}, lr {}, {}",
         ds.train.len(),
         ds.test.len(),
-        a.size,
         cfg.train.epochs,
         cfg.train.batch_size,
         cfg.train.lr,
