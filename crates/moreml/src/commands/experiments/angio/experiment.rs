@@ -109,7 +109,7 @@ fn confused_pairs(log: &[EpochEval], classes: &[String]) -> Value {
             }
         }
     }
-    pairs.sort_by(|a, b| b.0.cmp(&a.0));
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.0));
     Value::Array(pairs.into_iter().map(|(_, v)| v).collect())
 }
 
