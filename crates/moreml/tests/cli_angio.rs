@@ -131,3 +131,81 @@ fn unwritable_output_is_a_clean_error() {
     std::fs::write(dir.path("file"), b"x").unwrap();
     moreml(&["angio", "generate", "--n", "1", "--out", &dir.arg("file")]).fails_with(&["cannot create"]);
 }
+
+/// Runs a small `moreml angio experiment` and returns the parsed report.
+fn experiment(dir: &Dir, name: &str, extra: &[&str]) -> (std::path::PathBuf, serde_json::Value) {
+    let out = dir.arg(name);
+    let mut args = vec!["angio", "experiment", "--out", &out, "--size", "32", "--n-train", "20", "--n-test", "10"];
+    args.extend_from_slice(extra);
+    moreml(&args).ok();
+    let report = std::fs::read_to_string(dir.path(name).join("report.json")).unwrap();
+    (dir.path(name), serde_json::from_str(&report).unwrap())
+}
+
+#[test]
+fn small_view_experiment_reports_both_runs_and_confused_pairs() {
+    let dir = Dir::new();
+    let (out, r) = experiment(&dir, "v", &["--epochs", "2", "--batch", "16"]);
+    assert_eq!(r["experiment"], "angio-view");
+    assert_eq!(r["diverged"], false, "{}", r["divergence"]);
+    assert_eq!((r["train_records"].as_u64(), r["test_records"].as_u64()), (Some(120), Some(60)));
+    assert_eq!(r["task"]["classes"].as_array().unwrap().len(), 6);
+    assert_ne!(r["train_seed"], r["test_seed"], "test frames must come from another seed");
+    assert_eq!(r["plain"]["epochs_completed"], 2);
+    assert_eq!(r["encrypted"]["epochs_completed"], 2);
+    let (plain, enc) = (r["plain"]["accuracy"].as_f64().unwrap(), r["encrypted"]["accuracy"].as_f64().unwrap());
+    assert!((plain - enc).abs() <= 1.0 / 60.0 + 1e-12, "plain {plain} vs encrypted {enc}");
+    assert!(r["agreement"].as_f64().unwrap() >= 59.0 / 60.0, "agreement {}", r["agreement"]);
+    assert!(r["max_rel_diff"].as_f64().unwrap() < 1e-6, "max_rel_diff {}", r["max_rel_diff"]);
+    for run in ["plain", "encrypted"] {
+        let m = &r[run]["metrics"];
+        assert_eq!(m["precision"].as_array().unwrap().len(), 6, "{run}");
+        assert_eq!(m["recall"].as_array().unwrap().len(), 6, "{run}");
+        // Pairs counted from the confusion matrix: their counts add up to its off-diagonal total.
+        let confusion: Vec<Vec<u64>> = serde_json::from_value(m["confusion"].clone()).unwrap();
+        let off: u64 = (0..6)
+            .flat_map(|i| (0..6).map(move |j| (i, j)))
+            .filter(|(i, j)| i != j)
+            .map(|(i, j)| confusion[i][j])
+            .sum();
+        let pairs = r["confused_pairs"][run].as_array().unwrap();
+        assert_eq!(pairs.iter().map(|p| p["count"].as_u64().unwrap()).sum::<u64>(), off, "{run}");
+        assert!(pairs.windows(2).all(|w| w[0]["count"].as_u64() >= w[1]["count"].as_u64()), "{run}: not sorted");
+    }
+    for fig in ["training_curves.png", "confusion_matrix.png", "confusion_matrix_plain.png", "outputs_scatter.png"] {
+        assert!(png_size(&std::fs::read(out.join(fig)).unwrap()).0 > 0, "{fig}");
+    }
+}
+
+#[test]
+fn artery_experiment_has_two_classes() {
+    let dir = Dir::new();
+    let (_, r) = experiment(&dir, "a", &["--task", "artery", "--epochs", "1"]);
+    assert_eq!(r["experiment"], "angio-artery");
+    assert_eq!(r["task"]["classes"], serde_json::json!(["lca", "rca"]));
+    assert_eq!(r["model"]["layers"].as_array().unwrap().last().unwrap()["out"], 2);
+    assert_eq!(r["diverged"], false);
+}
+
+#[test]
+fn experiment_model_config_of_the_wrong_size_is_a_clean_error() {
+    let dir = Dir::new();
+    let cfg = dir.path("m.json");
+    let shipped = include_str!("../configs/angio_cnn.json");
+    std::fs::write(&cfg, shipped).unwrap();
+    moreml(&[
+        "angio",
+        "experiment",
+        "--size",
+        "32",
+        "--n-train",
+        "2",
+        "--n-test",
+        "1",
+        "--model-config",
+        cfg.to_str().unwrap(),
+        "--out",
+        &dir.arg("y"),
+    ])
+    .fails_with(&["takes 4096 values per record", "32x32 frames have 1024"]);
+}

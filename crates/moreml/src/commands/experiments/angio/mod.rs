@@ -1,7 +1,8 @@
 //! `moreml angio`: synthetic X-ray coronary angiograms (generator in `moreml-angio`).
 //!
 //! `generate` writes PNG frames, `labels.csv` and one contact sheet per class; `bench` measures
-//! in-memory generation speed. The folder layout (`images/` + `labels.csv` with `file,label`)
+//! in-memory generation speed; `experiment` trains the view classifier on plaintext and on
+//! ciphertexts side by side ([`experiment`]). The folder layout (`images/` + `labels.csv` with `file,label`)
 //! is the one `moreml_datasets::images` reads, so the same pipeline runs on real frames.
 
 use anyhow::{Context, Result};
@@ -12,6 +13,8 @@ use rayon::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+pub mod experiment;
 
 /// `moreml angio`.
 #[derive(Args, Debug)]
@@ -28,6 +31,8 @@ pub enum AngioCommand {
     Generate(GenerateArgs),
     /// Measure in-memory generation speed (images per second, no disk I/O).
     Bench(BenchArgs),
+    /// Train the view (or artery) classifier on plaintext and on ciphertexts side by side.
+    Experiment(experiment::ExperimentArgs),
 }
 
 /// Options shared by `generate` and `bench`.
@@ -93,6 +98,7 @@ pub fn angio(a: &AngioArgs) -> Result<()> {
     match &a.command {
         AngioCommand::Generate(g) => generate(g),
         AngioCommand::Bench(b) => bench(b),
+        AngioCommand::Experiment(e) => experiment::experiment(e),
     }
 }
 

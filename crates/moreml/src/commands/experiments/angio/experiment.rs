@@ -1,0 +1,181 @@
+//! `moreml angio experiment`: the view (or artery) classifier trained on plaintext and on MORE
+//! ciphertexts side by side, on the shared experiment pipeline.
+//!
+//! Train and test frames are rendered in memory from different seeds, so no test frame is a
+//! training frame. The network is the shipped `configs/angio_cnn.json` (its input shape and
+//! class count are set from `--size` and `--task`) unless `--model-config` names another.
+
+use super::TaskArg;
+use crate::commands::common::{ensure_writable_dir, with_dtype, Dtype, HyperArgs};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use moreml_angio::{generate, Task};
+use moreml_cipher::prelude::*;
+use moreml_experiments::paired::{EpochEval, Metrics};
+use moreml_experiments::{report::write_report, run_paired, Dataset, ExperimentConfig, Split};
+use moreml_more::KeyParams;
+use moreml_nn::{LayerConfig, ModelConfig};
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The shipped network: conv 5x5x8 - ReLU-poly - avgpool 4 - dense 32 - ReLU-poly - dense classes.
+const SHIPPED_CONFIG: &str = include_str!("../../../../configs/angio_cnn.json");
+
+/// `moreml angio experiment`.
+#[derive(Args, Debug)]
+pub struct ExperimentArgs {
+    /// Labels: six standard views, or LCA versus RCA.
+    #[arg(long, value_enum, default_value_t = TaskArg::View)]
+    pub task: TaskArg,
+    /// Report directory (report.json and PNG figures).
+    #[arg(long, default_value = "reports/angio")]
+    pub out: PathBuf,
+    /// Training images per class.
+    #[arg(long, default_value_t = 300)]
+    pub n_train: usize,
+    /// Held-out test images per class.
+    #[arg(long, default_value_t = 200)]
+    pub n_test: usize,
+    /// Image side in pixels (the shipped network takes sides of 4k + 4, e.g. 32 or 64).
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Model config file (JSON or TOML) instead of the shipped configs/angio_cnn.json.
+    #[arg(long)]
+    pub model_config: Option<PathBuf>,
+    /// Scalar type of both runs.
+    #[arg(long, value_enum, default_value_t = Dtype::F64)]
+    pub dtype: Dtype,
+    /// Epochs, batch, learning rate, momentum; --seed also picks the frames (train 2s, test 2s+1).
+    #[command(flatten)]
+    pub hyper: HyperArgs,
+}
+
+/// Runs `moreml angio experiment`.
+pub fn experiment(a: &ExperimentArgs) -> Result<()> {
+    ensure_writable_dir(&a.out)?;
+    with_dtype!(a.dtype, run(a))
+}
+
+/// The network: the user's file as written, or the shipped one fitted to `size` and `classes`.
+fn model_config(a: &ExperimentArgs, classes: usize) -> Result<ModelConfig> {
+    let features = a.size * a.size;
+    if let Some(path) = &a.model_config {
+        let cfg = ModelConfig::from_file(path)?;
+        let n: usize = cfg.input.iter().product();
+        if n != features {
+            let (file, side) = (path.display(), a.size);
+            bail!("{file}: the model takes {n} values per record, {side}x{side} frames have {features}");
+        }
+        return Ok(cfg);
+    }
+    let mut cfg: ModelConfig = serde_json::from_str(SHIPPED_CONFIG).context("the shipped angio_cnn.json is invalid")?;
+    cfg.input = vec![a.size, a.size, 1];
+    cfg.seed = a.hyper.seed;
+    match cfg.layers.last_mut() {
+        Some(LayerConfig::Dense(d)) => d.out = classes,
+        _ => bail!("the shipped angio_cnn.json must end with a dense layer"),
+    }
+    Ok(cfg)
+}
+
+/// Renders `n` frames per class with `seed`: inputs `[n, size^2]` in [0, 1], one-hot targets.
+fn split<T: Float>(n: usize, size: usize, seed: u64, task: Task) -> Result<(Split<T>, Vec<String>)> {
+    let d = generate(n, size, seed, task)?;
+    let k = d.class_names.len();
+    let mut targets = vec![0.0; d.labels.len() * k];
+    for (row, &c) in targets.chunks_exact_mut(k).zip(&d.labels) {
+        row[c] = 1.0;
+    }
+    let inputs = d.images.iter().map(|&v| v as f64).collect();
+    Ok((Split::new(inputs, size * size, targets, k)?, d.class_names))
+}
+
+/// Unordered class pairs by how often either is taken for the other, most confused first.
+fn confused_pairs(log: &[EpochEval], classes: &[String]) -> Value {
+    let Some(Metrics::Classification(c)) = log.last().map(|e| &e.metrics) else {
+        return Value::Null;
+    };
+    let mut pairs = Vec::new();
+    for i in 0..classes.len() {
+        for j in i + 1..classes.len() {
+            let (ij, ji) = (c.confusion[i][j], c.confusion[j][i]);
+            if ij + ji > 0 {
+                pairs.push((
+                    ij + ji,
+                    json!({"pair": [classes[i], classes[j]], "count": ij + ji,
+                    "first_as_second": ij, "second_as_first": ji}),
+                ));
+            }
+        }
+    }
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.0));
+    Value::Array(pairs.into_iter().map(|(_, v)| v).collect())
+}
+
+fn run<T: Float>(a: &ExperimentArgs) -> Result<()> {
+    let task = match a.task {
+        TaskArg::View => Task::View,
+        TaskArg::Artery => Task::Artery,
+    };
+    let (train_seed, test_seed) = (a.hyper.seed.wrapping_mul(2), a.hyper.seed.wrapping_mul(2).wrapping_add(1));
+    let start = Instant::now();
+    let (train, classes) = split::<T>(a.n_train, a.size, train_seed, task)?;
+    let (test, _) = split::<T>(a.n_test, a.size, test_seed, task)?;
+    let generation_seconds = start.elapsed().as_secs_f64();
+    let name = match a.task {
+        TaskArg::View => "angio-view",
+        TaskArg::Artery => "angio-artery",
+    };
+    let ds = Dataset {
+        name: name.into(),
+        source: format!(
+            "synthetic coronary angiograms (moreml-angio), {0}x{0}, train seed {train_seed}, test seed {test_seed}",
+            a.size
+        ),
+        train,
+        test,
+        task: moreml_experiments::Task::Classification { classes: classes.clone() },
+    };
+    let cfg = ExperimentConfig {
+        model: model_config(a, classes.len())?,
+        train: a.hyper.train_config(0.05)?,
+        key: KeyParams::default(),
+        eval_batch: 200,
+        progress: true,
+    };
+    let side = a.size;
+    eprintln!(
+        "{name}: {} train / {} test frames of {side}x{side} rendered in {generation_seconds:.2} s; \
+         {} epochs, batch {}, lr {}, {}",
+        ds.train.len(),
+        ds.test.len(),
+        cfg.train.epochs,
+        cfg.train.batch_size,
+        cfg.train.lr,
+        T::NAME
+    );
+    let out = run_paired(&ds, &cfg)?;
+    let mut extra = Map::new();
+    extra.insert("size".into(), json!(a.size));
+    extra.insert("train_per_class".into(), json!(a.n_train));
+    extra.insert("test_per_class".into(), json!(a.n_test));
+    extra.insert("train_seed".into(), json!(train_seed));
+    extra.insert("test_seed".into(), json!(test_seed));
+    extra.insert("generation_seconds".into(), json!(generation_seconds));
+    extra.insert(
+        "confused_pairs".into(),
+        json!({"plain": confused_pairs(&out.plain, &classes), "encrypted": confused_pairs(&out.encrypted, &classes)}),
+    );
+    let path = write_report(&a.out, &ds, &cfg, &out, extra)?;
+    let last = |log: &[EpochEval]| log.last().and_then(|e| e.metrics.headline());
+    eprintln!(
+        "plain accuracy {:?}, encrypted accuracy {:?}, agreement {:?}, max rel diff {:?} -> {}",
+        last(&out.plain),
+        last(&out.encrypted),
+        out.agreement.last().copied().flatten(),
+        out.max_rel_diff.last().copied().flatten(),
+        path.display()
+    );
+    Ok(())
+}
