@@ -16,15 +16,9 @@ const TARGET_NAMES: [&str; 2] = ["labels", "targets"];
 /// `moreml encrypt`.
 #[derive(Args, Debug)]
 pub struct EncryptArgs {
-    /// The secret key file.
-    #[arg(long)]
-    pub key: PathBuf,
-    /// Input plaintext safetensors file.
-    #[arg(long)]
-    pub input: PathBuf,
-    /// Output ciphertext file (written atomically; never the input or a key file).
-    #[arg(long)]
-    pub output: PathBuf,
+    /// Key, input and output (the output is never the input or a key file).
+    #[command(flatten)]
+    pub io: crate::cli::CryptArgs,
     /// Tensors that are training targets (labels, regression values), comma-separated: they
     /// get record-level r. Added to the file's `moreml.roles` entry (overriding it for these
     /// names). Without roles, tensors named `labels` or `targets` are targets.
@@ -66,13 +60,13 @@ pub fn load_key(path: &Path) -> Result<SecretKey> {
 }
 
 pub fn encrypt(a: &EncryptArgs) -> Result<()> {
-    let key = load_key(&a.key)?;
-    format::ensure_distinct_output(&a.output, &[&a.input, &a.key])?;
-    let info = format::read_info(&a.input)?;
+    let key = load_key(&a.io.key)?;
+    format::ensure_distinct_output(&a.io.output, &[&a.io.input, &a.io.key])?;
+    let info = format::read_info(&a.io.input)?;
     if info.kind == Kind::Ciphertext {
         bail!(
             "{} is already a ciphertext file (key {}); pass a plaintext file",
-            a.input.display(),
+            a.io.input.display(),
             info.key.map(|k| k.key_id).unwrap_or_default()
         );
     }
@@ -87,10 +81,10 @@ fn roles_for(
     names: &[&str],
 ) -> Result<(Roles, bool)> {
     let declared =
-        Roles::from_extra(extra).with_context(|| format!("cannot read the roles of {}", a.input.display()))?;
+        Roles::from_extra(extra).with_context(|| format!("cannot read the roles of {}", a.io.input.display()))?;
     for t in &a.targets {
         if !names.contains(&t.as_str()) {
-            bail!("--targets names '{t}' but {} has no such tensor (it has: {})", a.input.display(), names.join(", "));
+            bail!("--targets names '{t}' but {} has no such tensor (it has: {})", a.io.input.display(), names.join(", "));
         }
     }
     let guess = declared.is_none() && a.targets.is_empty();
@@ -108,19 +102,19 @@ fn roles_for(
 
 fn encrypt_as<T: Float>(key: &SecretKey, a: &EncryptArgs) -> Result<()> {
     let t0 = Instant::now();
-    let mut plain = format::read_plain::<T>(&a.input)?;
+    let mut plain = format::read_plain::<T>(&a.io.input)?;
     let names: Vec<&str> = plain.tensors.iter().map(|(n, _)| n.as_str()).collect();
     let (roles, guessed) = roles_for(a, &plain.extra, &names)?;
     roles.insert_into(&mut plain.extra);
-    let cipher = key.encrypt_file(&plain).with_context(|| format!("cannot encrypt {}", a.input.display()))?;
-    format::write_cipher(&a.output, &cipher)?;
+    let cipher = key.encrypt_file(&plain).with_context(|| format!("cannot encrypt {}", a.io.input.display()))?;
+    format::write_cipher(&a.io.output, &cipher)?;
     let n: usize = cipher.tensors.iter().map(|(_, t)| t.numel()).sum();
     let targets: Vec<&str> = roles.targets().collect();
     if guessed {
         for t in &targets {
             eprintln!(
                 "note: {} declares no roles; treated tensor '{t}' as a training target (pass --targets to choose)",
-                a.input.display()
+                a.io.input.display()
             );
         }
     }
@@ -129,7 +123,7 @@ fn encrypt_as<T: Float>(key: &SecretKey, a: &EncryptArgs) -> Result<()> {
         cipher.tensors.len(),
         T::NAME,
         key.key_id(),
-        a.output.display(),
+        a.io.output.display(),
         t0.elapsed().as_secs_f64(),
         if targets.is_empty() { "none".to_string() } else { targets.join(", ") }
     );
