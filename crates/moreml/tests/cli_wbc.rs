@@ -147,7 +147,8 @@ fn experiment_small_run_writes_a_paired_regression_report() {
     let out = dir.arg("exp");
     let args = ["wbc", "experiment", "--out", &out, "--train", "400", "--test", "100", "--epochs", "3", "--seed", "2"];
     let run = moreml(&args).ok();
-    let text = std::fs::read_to_string(dir.path("exp/report.json")).unwrap_or_else(|e| panic!("{e}\n{}", run.context()));
+    let text =
+        std::fs::read_to_string(dir.path("exp/report.json")).unwrap_or_else(|e| panic!("{e}\n{}", run.context()));
     let r: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(r["experiment"], "wbc");
     assert_eq!(r["diverged"], false, "{text}");
@@ -175,7 +176,12 @@ fn experiment_small_run_writes_a_paired_regression_report() {
         let r2 = r[run]["mean_r2"].as_f64().expect("finite mean R^2");
         assert!(r2 > 0.5, "{run} mean R^2 {r2}");
     }
-    for fig in ["training_curves.png", "outputs_scatter.png", "scatter_aortic_systolic_mmhg.png", "scatter_ejection_fraction.png"] {
+    for fig in [
+        "training_curves.png",
+        "outputs_scatter.png",
+        "scatter_aortic_systolic_mmhg.png",
+        "scatter_ejection_fraction.png",
+    ] {
         let len = std::fs::metadata(dir.path(&format!("exp/{fig}"))).map(|m| m.len()).unwrap_or(0);
         assert!(len > 1000, "{fig} missing or empty");
     }
