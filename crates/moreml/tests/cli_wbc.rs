@@ -140,3 +140,59 @@ fn windkessel_with_constant_inflow_obeys_ohms_law() {
     moreml(&["wbc", "windkessel", "--inflow", &dir.arg("bad.csv"), "--out", &dir.arg("o.csv")])
         .fails_with(&["bad.csv", "line 3"]);
 }
+
+#[test]
+fn experiment_small_run_writes_a_paired_regression_report() {
+    let dir = Dir::new();
+    let out = dir.arg("exp");
+    let args = ["wbc", "experiment", "--out", &out, "--train", "400", "--test", "100", "--epochs", "3", "--seed", "2"];
+    let run = moreml(&args).ok();
+    let text =
+        std::fs::read_to_string(dir.path("exp/report.json")).unwrap_or_else(|e| panic!("{e}\n{}", run.context()));
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["experiment"], "wbc");
+    assert_eq!(r["diverged"], false, "{text}");
+    assert_eq!(r["task"]["kind"], "regression");
+    assert_eq!(r["task"]["outputs"], serde_json::json!(KEYS));
+    assert_eq!(r["model"]["loss"], "mse");
+    let sim = &r["simulation"];
+    assert_eq!(sim["sampled"], 500);
+    let (settled, failures) = (sim["settled"].as_u64().unwrap(), sim["failures"].as_u64().unwrap());
+    assert_eq!(settled + failures, 500, "{sim}");
+    assert_eq!(r["test_records"], 100);
+    assert_eq!(r["train_records"].as_u64().unwrap(), settled - 100);
+    assert_eq!(sim["sampler"], "lhs");
+    assert_eq!(sim["ranges"].as_array().unwrap().len(), 9);
+    assert!(sim["sims_per_second"].as_f64().is_some_and(|v| v > 0.0), "{sim}");
+    assert_eq!(r["input_scaling"]["scaling"]["mean"].as_array().unwrap().len(), 9);
+    // Decrypted encrypted predictions are the plaintext ones up to rounding (NaN fails).
+    let diff = r["max_rel_diff"].as_f64().expect("a finite max_rel_diff");
+    assert!(diff < 1e-9, "max_rel_diff {diff}");
+    for run in ["plain", "encrypted"] {
+        let m = &r[run]["metrics"]["outputs"];
+        assert_eq!(m.as_array().unwrap().len(), 11, "{run}: {m}");
+        assert_eq!(r[run]["epochs_completed"], 3);
+        // Three epochs on 400 patients already explain most of the variance.
+        let r2 = r[run]["mean_r2"].as_f64().expect("finite mean R^2");
+        assert!(r2 > 0.5, "{run} mean R^2 {r2}");
+    }
+    for fig in [
+        "training_curves.png",
+        "outputs_scatter.png",
+        "scatter_aortic_systolic_mmhg.png",
+        "scatter_ejection_fraction.png",
+    ] {
+        let len = std::fs::metadata(dir.path(&format!("exp/{fig}"))).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 1000, "{fig} missing or empty");
+    }
+}
+
+#[test]
+fn experiment_rejects_a_model_of_the_wrong_width_before_simulating() {
+    let dir = Dir::new();
+    let cfg = dir.path("m.json");
+    std::fs::write(&cfg, r#"{"input":[4],"layers":[{"kind":"dense","out":11}],"loss":"mse"}"#).unwrap();
+    moreml(&["wbc", "experiment", "--out", &dir.arg("x"), "--model-config", cfg.to_str().unwrap()])
+        .fails_with(&["takes 4 values", "9 parameters"]);
+    moreml(&["wbc", "experiment", "--out", &dir.arg("x"), "--epochs", "0"]).fails_with(&["--epochs"]);
+}

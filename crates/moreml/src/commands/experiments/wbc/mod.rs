@@ -1,4 +1,7 @@
-//! `moreml wbc ...`: the whole-body circulation simulator (simulate, params, dataset, windkessel, bench).
+//! `moreml wbc ...`: the whole-body circulation simulator (simulate, params, dataset, windkessel, bench)
+//! and the paired plaintext/encrypted surrogate experiment on it (`experiment`).
+
+mod experiment;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +36,8 @@ pub enum WbcCommand {
     Windkessel(WindkesselArgs),
     /// Measure simulations per second on sampled patients.
     Bench(BenchArgs),
+    /// Train a surrogate (parameters -> clinical outputs) plaintext and encrypted side by side.
+    Experiment(experiment::ExperimentArgs),
 }
 
 /// `moreml wbc simulate`.
@@ -56,6 +61,16 @@ pub enum SamplerArg {
     Lhs,
     /// Independent uniform draws.
     Uniform,
+}
+
+impl SamplerArg {
+    /// The library's sampler.
+    fn sampler(self) -> Sampler {
+        match self {
+            SamplerArg::Lhs => Sampler::Lhs,
+            SamplerArg::Uniform => Sampler::Uniform,
+        }
+    }
 }
 
 /// `moreml wbc dataset`.
@@ -129,6 +144,7 @@ pub fn wbc(a: &WbcArgs) -> Result<()> {
         WbcCommand::Dataset(d) => dataset(d),
         WbcCommand::Windkessel(w) => windkessel(w),
         WbcCommand::Bench(b) => bench(b),
+        WbcCommand::Experiment(e) => experiment::experiment(e),
     }
 }
 
@@ -243,10 +259,7 @@ fn sample_and_simulate(n: usize, seed: u64, sampler: Sampler, settings: &Setting
 }
 
 fn dataset(a: &DatasetArgs) -> Result<()> {
-    let sampler = match a.sampler {
-        SamplerArg::Lhs => Sampler::Lhs,
-        SamplerArg::Uniform => Sampler::Uniform,
-    };
+    let sampler = a.sampler.sampler();
     let stem = match a.out.extension().and_then(|e| e.to_str()) {
         Some("csv" | "safetensors") => a.out.with_extension(""),
         _ => a.out.clone(),
