@@ -84,7 +84,11 @@ fn roles_for(
         Roles::from_extra(extra).with_context(|| format!("cannot read the roles of {}", a.io.input.display()))?;
     for t in &a.targets {
         if !names.contains(&t.as_str()) {
-            bail!("--targets names '{t}' but {} has no such tensor (it has: {})", a.io.input.display(), names.join(", "));
+            bail!(
+                "--targets names '{t}' but {} has no such tensor (it has: {})",
+                a.io.input.display(),
+                names.join(", ")
+            );
         }
     }
     let guess = declared.is_none() && a.targets.is_empty();
