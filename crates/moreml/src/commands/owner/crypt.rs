@@ -7,7 +7,7 @@ use clap::Args;
 use moreml_cipher::format::{self, Kind, Role, Roles};
 use moreml_cipher::Float;
 use moreml_more::{KeyParams, RDistribution, SecretKey, PRECISION_THRESHOLD};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// Tensor names treated as training targets when a file declares no roles.
