@@ -233,9 +233,9 @@ fn train_and_predict_refuse_to_overwrite_inputs() {
     moreml(&ds).ok();
     let train = d.arg("data/train.safetensors");
     let before = std::fs::read(&train).unwrap();
-    moreml(&["train", "--data", &train, "--out", &train]).fails_with(&["is the input"]);
+    moreml(&["train", "--data", &train, "--out", &train]).fails_with(&["is the same file as the input"]);
     moreml(&["train", "--data", &train, "--epochs", "1", "--out", &d.arg("m.safetensors")]).ok();
     moreml(&["predict", "--model", &d.arg("m.safetensors"), "--input", &train, "--output", &d.arg("m.safetensors")])
-        .fails_with(&["is the input"]);
+        .fails_with(&["is the same file as the input"]);
     assert_eq!(std::fs::read(&train).unwrap(), before);
 }
