@@ -108,12 +108,13 @@ fn run<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<()> {
     }
     let path = write_report(&a.out, &ds, &cfg, &out, Map::new())?;
     let last = |log: &[moreml_experiments::paired::EpochEval]| log.last().and_then(|e| e.metrics.headline());
+    let show = |x: Option<f64>, digits: usize| x.map_or("null".to_string(), |v| format!("{v:.digits$}"));
     eprintln!(
-        "plain accuracy {:?}, encrypted accuracy {:?}, agreement {:?}, max rel diff {:?} -> {}",
-        last(&out.plain),
-        last(&out.encrypted),
-        out.agreement.last().copied().flatten(),
-        out.max_rel_diff.last().copied().flatten(),
+        "plain accuracy {}, encrypted accuracy {}, agreement {}, max rel diff {} -> {}",
+        show(last(&out.plain), 4),
+        show(last(&out.encrypted), 4),
+        show(out.agreement.last().copied().flatten(), 4),
+        out.max_rel_diff.last().copied().flatten().map_or("null".to_string(), |v| format!("{v:.2e}")),
         path.display()
     );
     Ok(())
