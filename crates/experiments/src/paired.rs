@@ -111,6 +111,20 @@ pub struct Outcome {
 /// that diverges ends the loop and is recorded in [`Outcome::divergence`]; metrics computed
 /// over its non-finite outputs are `None`.
 pub fn run_paired<T: Float>(data: &Dataset<T>, cfg: &ExperimentConfig) -> Result<Outcome> {
+    if cfg.progress {
+        eprintln!(
+            "{}: {} train / {} test records, {} layers, {} epochs, batch {}, lr {}, momentum {}, {}",
+            data.name,
+            data.train.len(),
+            data.test.len(),
+            cfg.model.layers.len(),
+            cfg.train.epochs,
+            cfg.train.batch_size,
+            cfg.train.lr,
+            cfg.train.momentum,
+            T::NAME
+        );
+    }
     let key = SecretKey::generate(cfg.key)?;
     let t0 = Instant::now();
     let enc = |x: &PlainTensor<T>, what: &str, role| owner::encrypt_records(&key, x, what, role, cfg.progress);

@@ -91,17 +91,6 @@ fn run<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<()> {
         eval_batch: 500,
         progress: true,
     };
-    eprintln!(
-        "MNIST {} train / {} test images, {} layers, {} epochs, batch {}, lr {}, momentum {}, {}",
-        ds.train.len(),
-        ds.test.len(),
-        cfg.model.layers.len(),
-        cfg.train.epochs,
-        cfg.train.batch_size,
-        cfg.train.lr,
-        cfg.train.momentum,
-        T::NAME
-    );
     let out = run_paired(&ds, &cfg)?;
     if !out.plain.is_empty() {
         server_view(&a.out, &ds, &data.test_labels, &out.key)?;

@@ -145,17 +145,6 @@ fn run<T: Float>(a: &ExperimentArgs, model: ModelConfig, sim: &Simulation) -> Re
         eval_batch: 500,
         progress: true,
     };
-    eprintln!(
-        "wbc surrogate: {} train / {} test patients, {} layers, {} epochs, batch {}, lr {}, momentum {}, {}",
-        ds.train.len(),
-        ds.test.len(),
-        cfg.model.layers.len(),
-        cfg.train.epochs,
-        cfg.train.batch_size,
-        cfg.train.lr,
-        cfg.train.momentum,
-        T::NAME
-    );
     let out = run_paired(&ds, &cfg)?;
     let mut extra = Map::new();
     extra.insert(
