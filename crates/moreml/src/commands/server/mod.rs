@@ -1,5 +1,5 @@
-//! Server commands: they see ciphertexts and models only. CI checks that nothing here
-//! names the key crate (`moreml_more`).
+//! Server commands: they see ciphertexts and models only. CI checks that no code here
+//! imports the secret-key crate.
 
 pub mod predict;
 pub mod serve;
