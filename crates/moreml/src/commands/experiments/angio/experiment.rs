@@ -12,7 +12,7 @@ use clap::Args;
 use moreml_angio::{generate, Task};
 use moreml_cipher::prelude::*;
 use moreml_experiments::paired::{EpochEval, Metrics};
-use moreml_experiments::{report::write_report, run_paired, Dataset, ExperimentConfig, Split};
+use moreml_experiments::{report::write_report, run_paired, Dataset, ExperimentConfig, Split, Standardizer};
 use moreml_more::KeyParams;
 use moreml_nn::{LayerConfig, ModelConfig};
 use serde_json::{json, Map, Value};
@@ -79,18 +79,30 @@ fn model_config(a: &ExperimentArgs, classes: usize) -> Result<ModelConfig> {
     Ok(cfg)
 }
 
-/// Renders `n` frames per class with `seed`: inputs `[n, size^2]` in [0, 1], one-hot targets.
-fn split<T: Float>(n: usize, size: usize, seed: u64, task: Task) -> Result<(Split<T>, Vec<String>)> {
+/// Frames rendered by the owner: pixel values `[n, size^2]` in [0, 1], one-hot targets `[n, k]`.
+struct Frames {
+    pixels: Vec<f64>,
+    targets: Vec<f64>,
+    class_names: Vec<String>,
+}
+
+/// Renders `n` frames per class with `seed`.
+fn render(n: usize, size: usize, seed: u64, task: Task) -> Result<Frames> {
     let d = generate(n, size, seed, task)?;
     let k = d.class_names.len();
     let mut targets = vec![0.0; d.labels.len() * k];
     for (row, &c) in targets.chunks_exact_mut(k).zip(&d.labels) {
         row[c] = 1.0;
     }
-    let inputs = d.images.iter().map(|&v| v as f64).collect();
-    Ok((Split::new(inputs, size * size, targets, k)?, d.class_names))
+    Ok(Frames { pixels: d.images.iter().map(|&v| v as f64).collect(), targets, class_names: d.class_names })
 }
 
+/// A split scaled with one mean and one standard deviation over all training pixels (fitted by
+/// the owner before encryption). Raw frames are mostly bright background: without the shift the
+/// first convolution sees a large common offset and the LCA/RCA task barely trains.
+fn split<T: Float>(frames: Frames, scale: &Standardizer, k: usize, size: usize) -> Result<Split<T>> {
+    Ok(Split::new(scale.apply(&frames.pixels), size * size, frames.targets, k)?)
+}
 /// Unordered class pairs by how often either is taken for the other, most confused first.
 fn confused_pairs(log: &[EpochEval], classes: &[String]) -> Value {
     let Some(Metrics::Classification(c)) = log.last().map(|e| &e.metrics) else {
@@ -120,9 +132,13 @@ fn run<T: Float>(a: &ExperimentArgs) -> Result<()> {
     };
     let (train_seed, test_seed) = (a.hyper.seed.wrapping_mul(2), a.hyper.seed.wrapping_mul(2).wrapping_add(1));
     let start = Instant::now();
-    let (train, classes) = split::<T>(a.n_train, a.size, train_seed, task)?;
-    let (test, _) = split::<T>(a.n_test, a.size, test_seed, task)?;
+    let train = render(a.n_train, a.size, train_seed, task)?;
+    let test = render(a.n_test, a.size, test_seed, task)?;
     let generation_seconds = start.elapsed().as_secs_f64();
+    let classes = train.class_names.clone();
+    let scale = Standardizer::fit(&train.pixels, 1)?;
+    let k = classes.len();
+    let (train, test) = (split::<T>(train, &scale, k, a.size)?, split::<T>(test, &scale, k, a.size)?);
     let name = match a.task {
         TaskArg::View => "angio-view",
         TaskArg::Artery => "angio-artery",
@@ -163,6 +179,7 @@ fn run<T: Float>(a: &ExperimentArgs) -> Result<()> {
     extra.insert("train_seed".into(), json!(train_seed));
     extra.insert("test_seed".into(), json!(test_seed));
     extra.insert("generation_seconds".into(), json!(generation_seconds));
+    extra.insert("pixel_scaling".into(), json!({"mean": scale.mean[0], "std": scale.std[0]}));
     extra.insert(
         "confused_pairs".into(),
         json!({"plain": confused_pairs(&out.plain, &classes), "encrypted": confused_pairs(&out.encrypted, &classes)}),
