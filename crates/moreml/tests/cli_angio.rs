@@ -185,6 +185,9 @@ fn artery_experiment_has_two_classes() {
     assert_eq!(r["task"]["classes"], serde_json::json!(["lca", "rca"]));
     assert_eq!(r["model"]["layers"].as_array().unwrap().last().unwrap()["out"], 2);
     assert_eq!(r["diverged"], false);
+    // The owner's pixel scaling is fitted on the training frames: mostly bright, some contrast.
+    let (mean, std) = (r["pixel_scaling"]["mean"].as_f64().unwrap(), r["pixel_scaling"]["std"].as_f64().unwrap());
+    assert!(mean > 0.2 && mean < 0.9 && std > 0.01 && std < 0.5, "pixel scaling mean {mean}, std {std}");
 }
 
 #[test]
