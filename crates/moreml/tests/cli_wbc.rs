@@ -114,6 +114,24 @@ fn dataset_writes_csv_and_a_tagged_plaintext_tensor_file() {
     assert_eq!(file.extra["moreml.wbc.sampler"], "lhs");
     let cols: Vec<String> = serde_json::from_str(&file.extra["moreml.columns.targets"]).unwrap();
     assert_eq!(cols, KEYS);
+    // Standardised per column (mean 0, std 1); the header's statistics give back the CSV's raw values.
+    let first_row: Vec<f64> = csv.lines().nth(1).unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    for (t, (tensor, width)) in [("inputs", 9), ("targets", 11)].into_iter().enumerate() {
+        let scale: serde_json::Value = serde_json::from_str(&file.extra[&format!("moreml.scaling.{tensor}")]).unwrap();
+        let values = file.tensors[t].1.values();
+        for c in 0..width {
+            let column: Vec<f64> = values.iter().skip(c).step_by(width).copied().collect();
+            let mean = column.iter().sum::<f64>() / 64.0;
+            let var = column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 63.0;
+            assert!(mean.abs() < 1e-9 && (var - 1.0).abs() < 1e-9, "{tensor} column {c}: mean {mean}, var {var}");
+            let raw = values[c] * scale["std"][c].as_f64().unwrap() + scale["mean"][c].as_f64().unwrap();
+            let expected = first_row[t * 9 + c];
+            assert!(
+                (raw - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+                "{tensor} column {c}: {raw} vs {expected}"
+            );
+        }
+    }
     // Same seed, same file contents.
     moreml(&["wbc", "dataset", "--n", "64", "--seed", "3", "--out", &dir.arg("again.csv")]).ok();
     assert_eq!(csv, std::fs::read_to_string(dir.path("again.csv")).unwrap());

@@ -134,17 +134,9 @@ fn csv(a: &CsvArgs) -> Result<()> {
     crate::commands::common::ensure_output(&a.out, &[&a.input])?;
     let table = moreml_datasets::table::read_csv_table(&a.input, &a.targets)?;
     let mut extra = role_header("inputs", "targets", "regression");
-    let mut columns = |tensor: &str, names: &[String], values: Vec<f64>| -> Result<Vec<f64>> {
-        extra.insert(format!("moreml.columns.{tensor}"), serde_json::to_string(names)?);
-        if a.no_standardize {
-            return Ok(values);
-        }
-        let s = moreml_experiments::Standardizer::fit(&values, names.len())?;
-        extra.insert(scaling_key(tensor), serde_json::to_string(&s)?);
-        Ok(s.apply(&values))
-    };
-    let inputs = columns("inputs", &table.input_names, table.inputs.clone())?;
-    let targets = columns("targets", &table.target_names, table.targets.clone())?;
+    let raw = a.no_standardize;
+    let inputs = table_columns(&mut extra, "inputs", &table.input_names, table.inputs.clone(), raw)?;
+    let targets = table_columns(&mut extra, "targets", &table.target_names, table.targets.clone(), raw)?;
     with_dtype!(a.dtype, write_table(&a.out, inputs, table.input_shape(), targets, table.target_shape(), extra))?;
     eprintln!(
         "wrote {} records ({} inputs, {} targets) to {}",
@@ -154,6 +146,26 @@ fn csv(a: &CsvArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// Records the column names of `tensor` in `extra` and, unless `raw`, standardises each column
+/// with its own mean and standard deviation, recorded under [`scaling_key`] so that `evaluate`
+/// reports metrics in the original units. Columns of very different scales (pressures in mmHg
+/// next to compliances in mL/mmHg) otherwise make SGD diverge or crawl.
+pub fn table_columns(
+    extra: &mut BTreeMap<String, String>,
+    tensor: &str,
+    names: &[String],
+    values: Vec<f64>,
+    raw: bool,
+) -> Result<Vec<f64>> {
+    extra.insert(format!("moreml.columns.{tensor}"), serde_json::to_string(names)?);
+    if raw {
+        return Ok(values);
+    }
+    let s = moreml_experiments::Standardizer::fit(&values, names.len())?;
+    extra.insert(scaling_key(tensor), serde_json::to_string(&s)?);
+    Ok(s.apply(&values))
 }
 
 /// Writes `inputs` and `targets` tensors with header entries `extra`.

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::commands::owner::dataset::{role_header, table_columns, write_table};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use moreml_cipher::format::{self, PlainFile};
-use moreml_cipher::prelude::*;
+use moreml_cipher::format;
 use moreml_report::{panels, CurveSpec, Panel, Series};
 use moreml_wbc::windkessel::{simulate_rcr, Inflow, Rcr};
 use moreml_wbc::{simulate, simulate_batch, Activation, Batch, ParamSpace, Params, Sampler, Settings, OUTPUT_NAMES};
@@ -88,6 +88,10 @@ pub struct DatasetArgs {
     /// Output stem: writes STEM.csv and STEM.safetensors (a .csv/.safetensors suffix is dropped).
     #[arg(long)]
     pub out: PathBuf,
+    /// Keep raw values in STEM.safetensors (default: each column standardised to mean 0, std 1,
+    /// statistics in the header, as `moreml dataset csv` does; STEM.csv always has raw values).
+    #[arg(long)]
+    pub no_standardize: bool,
 }
 
 /// `moreml wbc windkessel`.
@@ -276,25 +280,17 @@ fn dataset(a: &DatasetArgs) -> Result<()> {
     write_csv(&csv_path, &header.join(","), rows, |i| {
         batch.inputs[i * p..(i + 1) * p].iter().chain(&batch.targets[i * q..(i + 1) * q]).copied().collect()
     })?;
-    let mut extra = BTreeMap::new();
-    extra.insert("moreml.roles".into(), json!({"inputs": "input", "targets": "target"}).to_string());
-    extra.insert("moreml.columns.inputs".into(), serde_json::to_string(&batch.input_names)?);
-    extra.insert("moreml.columns.targets".into(), serde_json::to_string(&batch.target_names)?);
-    extra.insert("moreml.task".into(), "regression".into());
+    let mut extra = role_header("inputs", "targets", "regression");
+    let raw = a.no_standardize;
+    let inputs = table_columns(&mut extra, "inputs", &batch.input_names, batch.inputs.clone(), raw)?;
+    let targets = table_columns(&mut extra, "targets", &batch.target_names, batch.targets.clone(), raw)?;
     extra.insert("moreml.wbc.ranges".into(), serde_json::to_string(&space.ranges)?);
     extra.insert("moreml.wbc.sampler".into(), sampler.name().into());
     extra.insert("moreml.wbc.seed".into(), a.seed.to_string());
     extra.insert("moreml.wbc.sampled".into(), a.n.to_string());
     extra.insert("moreml.wbc.failed".into(), batch.failures.len().to_string());
-    let file = PlainFile::<f64> {
-        tensors: vec![
-            ("inputs".into(), PlainTensor::from_vec(&[rows, p], batch.inputs.clone())?),
-            ("targets".into(), PlainTensor::from_vec(&[rows, q], batch.targets.clone())?),
-        ],
-        extra,
-    };
     let st_path = stem.with_extension("safetensors");
-    format::write_plain(&st_path, &file)?;
+    write_table::<f64>(&st_path, inputs, [rows, p], targets, [rows, q], extra)?;
     println!(
         "{rows} patients written to {} and {} ({} did not settle and were dropped; {:.0} simulations/s)",
         csv_path.display(),
