@@ -40,6 +40,26 @@ impl Job {
     pub fn collective(&self) -> Arc<dyn Collective> {
         self.collective.clone()
     }
+
+    /// Ends the job with `result`, which every rank agreed on. On failure, rank 0 prints the
+    /// error before any other rank exits: mpirun tears the job down at the first non-zero exit,
+    /// which would otherwise often kill rank 0 before it said why the job failed.
+    pub fn finish(self, result: Result<()>) -> Result<()> {
+        let Err(err) = &result else { return result };
+        if self.collective.size() <= 1 {
+            return result;
+        }
+        let rank0 = self.collective.rank() == 0;
+        if rank0 {
+            eprintln!("moreml: error: {err:#}");
+        }
+        let _ = self.collective.barrier(); // the other ranks wait until rank 0 has spoken
+        if rank0 {
+            drop(self); // MPI_Finalize
+            std::process::exit(1);
+        }
+        result
+    }
 }
 
 /// [`collective::agree`] for command-level results: if any rank failed, every rank fails

@@ -32,16 +32,24 @@ pub struct TrainArgs {
 }
 
 pub fn train(a: &TrainArgs) -> Result<()> {
-    let job = if a.distributed { Some(Job::start()?) } else { None };
-    let c: Arc<dyn Collective> = job.as_ref().map_or_else(|| Arc::new(Local) as Arc<dyn Collective>, Job::collective);
+    if !a.distributed {
+        return train_job(a, &(Arc::new(Local) as Arc<dyn Collective>));
+    }
+    let job = Job::start()?;
+    let result = train_job(a, &job.collective());
+    job.finish(result)
+}
+
+/// Training as one rank of `c` (the single-process "job" when not distributed).
+fn train_job(a: &TrainArgs, c: &Arc<dyn Collective>) -> Result<()> {
     let outputs_ok = || -> Result<()> {
         ensure_output(&a.out, &[&a.data])?;
         ensure_output(&a.out.with_extension("json"), &[&a.data])
     };
-    agree(&*c, if c.rank() == 0 { outputs_ok() } else { Ok(()) })?;
-    match agree(&*c, read_any(&a.data))? {
-        AnyFile::F32(file) => train_file(a, &c, file),
-        AnyFile::F64(file) => train_file(a, &c, file),
+    agree(&**c, if c.rank() == 0 { outputs_ok() } else { Ok(()) })?;
+    match agree(&**c, read_any(&a.data))? {
+        AnyFile::F32(file) => train_file(a, c, file),
+        AnyFile::F64(file) => train_file(a, c, file),
     }
 }
 
