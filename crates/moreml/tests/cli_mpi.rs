@@ -205,10 +205,24 @@ fn rank_0_configures_the_job() {
     let single = d.arg("single.safetensors");
     moreml(&[&["train", "--data", &data, "--out", &single][..], &TRAIN[..]].concat()).ok();
     let out = d.arg("model.safetensors");
-    let base: Vec<String> =
-        ["train", "--distributed", "--data", &data, "--out", &out].iter().chain(&TRAIN).map(|s| s.to_string()).collect();
+    let base: Vec<String> = ["train", "--distributed", "--data", &data, "--out", &out]
+        .iter()
+        .chain(&TRAIN)
+        .map(|s| s.to_string())
+        .collect();
     // rank 1 asks for other epochs and another architecture: rank 0's configuration wins
-    let other: Vec<String> = base.iter().map(|a| if a == "2" { "5".into() } else if a == "16" { "64".into() } else { a.clone() }).collect();
+    let other: Vec<String> = base
+        .iter()
+        .map(|a| {
+            if a == "2" {
+                "5".into()
+            } else if a == "16" {
+                "64".into()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
     let run = mpirun_mpmd(&[base, other]);
     assert!(run.status.success(), "{}", text(&run));
     for ((n, a), (_, b)) in weights(Path::new(&single)).iter().zip(weights(Path::new(&out)).iter()) {

@@ -257,11 +257,7 @@ mod tests {
 
     impl Threads {
         fn job(size: usize) -> Vec<Threads> {
-            let shared = Arc::new(Shared {
-                size,
-                barrier: Barrier::new(size),
-                slot: Mutex::new(Vec::new()),
-            });
+            let shared = Arc::new(Shared { size, barrier: Barrier::new(size), slot: Mutex::new(Vec::new()) });
             (0..size).map(|rank| Threads { rank, shared: shared.clone() }).collect()
         }
     }
@@ -433,7 +429,8 @@ mod tests {
     #[test]
     fn one_failing_rank_fails_every_rank_with_its_message() {
         let out = run(3, |c| {
-            let local = if c.rank() == 0 { Ok(()) } else { Err(Error::Data(format!("bad shard on rank {}", c.rank()))) };
+            let local =
+                if c.rank() == 0 { Ok(()) } else { Err(Error::Data(format!("bad shard on rank {}", c.rank()))) };
             agree(c, local).map_err(|e| e.to_string())
         });
         // rank 0 reports the lowest failing rank's message; failing ranks keep their own

@@ -1,6 +1,8 @@
 //! `moreml train` (server): trains a network on a plaintext or encrypted data file, no key.
 
-use crate::commands::common::{data_names, ensure_output, is_regression, read_any, AnyFile, HyperArgs, ModelArgs, Tensors};
+use crate::commands::common::{
+    data_names, ensure_output, is_regression, read_any, AnyFile, HyperArgs, ModelArgs, Tensors,
+};
 use crate::distributed::{agree, Job};
 use anyhow::{bail, Result};
 use clap::Args;
@@ -132,7 +134,14 @@ fn model_config(a: &TrainArgs, x: &[usize], t: &[usize], regression: bool) -> Re
 }
 
 /// Trains with per-epoch progress lines (rank 0); a diverged run is an error and writes nothing.
-fn fit<D: Domain>(a: &TrainArgs, c: &Arc<dyn Collective>, cfg: ModelConfig, tc: TrainConfig, x: &D, t: &D) -> Result<Model<D>> {
+fn fit<D: Domain>(
+    a: &TrainArgs,
+    c: &Arc<dyn Collective>,
+    cfg: ModelConfig,
+    tc: TrainConfig,
+    x: &D,
+    t: &D,
+) -> Result<Model<D>> {
     let (rank0, size) = (c.rank() == 0, c.size());
     if rank0 {
         eprintln!(
