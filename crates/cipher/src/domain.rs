@@ -107,6 +107,32 @@ pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'stat
         self.planes().raw().iter().all(|v| num_traits::Float::is_finite(*v))
     }
 
+    /// The algebra coordinates of every element, plane after plane (`numel * PLANES` values):
+    /// exactly what a server already holds, no key involved.
+    ///
+    /// For collectives that move tensors between the processes of one training job
+    /// (`moreml_nn::collective`: sum gradients across processes, broadcast weights).
+    fn coords(&self) -> &[Self::Scalar] {
+        self.planes().raw()
+    }
+    /// Mutable algebra coordinates, for a collective to write a received or summed tensor in
+    /// place. Any coordinates are an element of the algebra (for ciphertexts: under the same
+    /// basis), so this cannot break the algebra invariant that [`crate::CipherTensor::from_wire`]
+    /// checks; what the values mean is the sender's business.
+    ///
+    /// ```
+    /// use moreml_cipher::prelude::*;
+    /// let mut x = PlainTensor::<f64>::from_vec(&[2], vec![1.0, 2.0]).unwrap();
+    /// let y = x.clone();
+    /// for (a, b) in x.coords_mut().iter_mut().zip(y.coords()) {
+    ///     *a += *b; // what an all-reduce-sum over two processes does
+    /// }
+    /// assert_eq!(x.values(), &[2.0, 4.0]);
+    /// ```
+    fn coords_mut(&mut self) -> &mut [Self::Scalar] {
+        self.planes_mut(Token(())).raw_mut()
+    }
+
     /// All-zero tensor (zero is a public constant).
     fn zeros(shape: &[usize]) -> Self {
         wrap::<Self>(Planes::zeros(shape, Self::PLANES))

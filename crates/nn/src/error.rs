@@ -29,6 +29,17 @@ pub enum Error {
     /// [`Error::Diverged`] with the epoch and step).
     #[error("non-finite values in {0}")]
     NonFinite(String),
+    /// Another rank of a distributed job failed (its message); every rank stops.
+    #[error("rank {rank} of the distributed job failed: {message}")]
+    Rank {
+        /// The rank that failed first (lowest number).
+        rank: usize,
+        /// Its error, as text.
+        message: String,
+    },
+    /// A collective operation failed or was misused (e.g. an unsupported scalar type).
+    #[error("collective operation failed: {0}")]
+    Collective(String),
     /// Methods called in the wrong order (a bug in the caller).
     #[error("internal: {0}")]
     State(&'static str),

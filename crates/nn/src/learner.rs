@@ -1,6 +1,7 @@
 //! The training loop, kept apart from the model: optimiser, batch order, progress, timing,
 //! per-epoch history and the divergence guard.
 
+use crate::collective::{self, Collective, Local};
 use crate::config::TrainConfig;
 use crate::model::Model;
 use crate::optim::Sgd;
@@ -11,6 +12,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The record order of one epoch: a permutation drawn from `(seed, epoch)`, identical for
@@ -45,6 +47,8 @@ pub struct EpochStats {
     pub steps: usize,
     /// Records seen.
     pub records: usize,
+    /// Wall time of the gradient all-reduces of a distributed job (0 with one process).
+    pub allreduce_seconds: f64,
 }
 
 /// Trains one model: owns the optimiser and its state, the epoch loop and the history.
@@ -71,6 +75,7 @@ pub struct Learner<D: Domain> {
     config: TrainConfig,
     history: Vec<EpochStats>,
     show_progress: bool,
+    collective: Arc<dyn Collective>,
 }
 
 impl<D: Domain> Learner<D> {
@@ -80,7 +85,22 @@ impl<D: Domain> Learner<D> {
             return Err(Error::Config("batch size must be at least 1".into()));
         }
         let optim = Sgd::new(config.lr, config.momentum)?;
-        Ok(Self { model, optim, config, history: Vec::new(), show_progress: false })
+        Ok(Self { model, optim, config, history: Vec::new(), show_progress: false, collective: Arc::new(Local) })
+    }
+
+    /// Trains data-parallel as one rank of `collective`: copies rank 0's weights to every
+    /// rank, then each step computes this rank's share of every global batch
+    /// ([`collective::share`]) and sums the gradients over all ranks before the update. Every
+    /// rank must call the same methods with the same configuration and data.
+    pub fn distributed(mut self, collective: Arc<dyn Collective>) -> Result<Self> {
+        collective::broadcast_params(collective.as_ref(), &mut self.model.params_mut(), 0)?;
+        self.collective = collective;
+        Ok(self)
+    }
+
+    /// The processes this learner trains with ([`Local`] unless [`Learner::distributed`]).
+    pub fn collective(&self) -> &dyn Collective {
+        self.collective.as_ref()
     }
 
     /// Shows a progress bar per epoch on stderr.
@@ -129,27 +149,42 @@ impl<D: Domain> Learner<D> {
             .then(|| progress(n as u64, format!("epoch {epoch}/{} ({})", self.config.epochs.max(epoch), D::NAME)));
         let order = batch_order(self.config.seed, epoch - 1, n);
         let t0 = Instant::now();
-        let mut steps = 0;
-        for idx in order.chunks(self.config.batch_size) {
+        let (mut steps, mut allreduce_seconds) = (0, 0.0);
+        let (rank, size) = (self.collective.rank(), self.collective.size());
+        for global in order.chunks(self.config.batch_size) {
             steps += 1;
             let diverged = |place: String| Error::Diverged { epoch, step: steps, place };
-            let (x, t) = (inputs.gather_rows(idx), targets.gather_rows(idx));
-            match self.model.forward_backward(x, &t) {
-                Err(Error::NonFinite(place)) => return Err(diverged(place)),
-                other => other?,
+            let idx = collective::share(global, rank, size);
+            let local = if idx.is_empty() {
+                Ok(()) // a short last batch leaves this rank nothing: it adds zero gradients
+            } else {
+                let (x, t) = (inputs.gather_rows(idx), targets.gather_rows(idx));
+                match self.model.forward_backward(x, &t) {
+                    Err(Error::NonFinite(place)) => Err(diverged(place)),
+                    other => other.map(drop),
+                }
             };
+            if size > 1 {
+                collective::agree(self.collective.as_ref(), local)?;
+                let ta = Instant::now();
+                let weight = idx.len() as f64 / global.len() as f64;
+                collective::all_reduce_grads(self.collective.as_ref(), &mut self.model.params_mut(), weight)?;
+                allreduce_seconds += ta.elapsed().as_secs_f64();
+            } else {
+                local?;
+            }
             self.optim.step(self.model.params_mut());
             if let Some(name) = self.model.first_non_finite_param() {
                 return Err(diverged(format!("parameter {name}")));
             }
             if let Some(bar) = &bar {
-                bar.inc(idx.len() as u64);
+                bar.inc(global.len() as u64);
             }
         }
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        let stats = EpochStats { epoch, seconds: t0.elapsed().as_secs_f64(), steps, records: n };
+        let stats = EpochStats { epoch, seconds: t0.elapsed().as_secs_f64(), steps, records: n, allreduce_seconds };
         self.history.push(stats.clone());
         Ok(stats)
     }

@@ -8,7 +8,8 @@
 //! * [`layers`]: one file per layer, a serde config and the [`layers::Module`] it builds;
 //! * [`Model`]: forward, backward, parameters; [`optim::Sgd`]: the update rule;
 //! * [`Learner`]: the one epoch loop (batch order, divergence guard, history);
-//! * [`persist`]: models as safetensors files (plaintext or ciphertext).
+//! * [`persist`]: models as safetensors files (plaintext or ciphertext);
+//! * [`collective`]: all-reduce and broadcast between the ranks of a data-parallel job.
 //!
 //! ```
 //! use moreml_cipher::prelude::*;
@@ -25,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub mod collective;
 mod config;
 mod error;
 pub mod funcs;

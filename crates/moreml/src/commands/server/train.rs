@@ -1,11 +1,16 @@
 //! `moreml train` (server): trains a network on a plaintext or encrypted data file, no key.
 
-use crate::commands::common::{data_names, ensure_output, is_regression, with_file, HyperArgs, ModelArgs, Tensors};
+use crate::commands::common::{
+    data_names, ensure_output, is_regression, read_any, AnyFile, HyperArgs, ModelArgs, Tensors,
+};
+use crate::distributed::{agree, Job};
 use anyhow::{bail, Result};
 use clap::Args;
 use moreml_cipher::prelude::*;
+use moreml_nn::collective::{self, Collective, Local};
 use moreml_nn::{persist, Learner, LossKind, Model, ModelConfig, TrainConfig};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `moreml train`.
 #[derive(Args, Debug)]
@@ -21,37 +26,92 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub hyper: HyperArgs,
+    /// Train data-parallel as one rank of an MPI job: `mpirun -np N moreml train --distributed
+    /// ...`. Rank 0 reads the configuration and writes the model; every rank computes its share
+    /// of each global batch (--batch records in all). Needs a build with `--features mpi`.
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 pub fn train(a: &TrainArgs) -> Result<()> {
-    ensure_output(&a.out, &[&a.data])?;
-    ensure_output(&a.out.with_extension("json"), &[&a.data])?;
-    with_file!(&a.data, |file| train_file(a, file))
+    if !a.distributed {
+        return train_job(a, &(Arc::new(Local) as Arc<dyn Collective>));
+    }
+    let job = Job::start()?;
+    let result = train_job(a, &job.collective());
+    job.finish(result)
 }
 
-fn train_file<T: Float>(a: &TrainArgs, file: Tensors<T>) -> Result<()> {
-    let (xn, tn) = data_names(&a.data, file.extra(), &file.names(), true)?;
-    let tn = tn.unwrap_or_default();
+/// Training as one rank of `c` (the single-process "job" when not distributed).
+fn train_job(a: &TrainArgs, c: &Arc<dyn Collective>) -> Result<()> {
+    let outputs_ok = || -> Result<()> {
+        ensure_output(&a.out, &[&a.data])?;
+        ensure_output(&a.out.with_extension("json"), &[&a.data])
+    };
+    agree(&**c, if c.rank() == 0 { outputs_ok() } else { Ok(()) })?;
+    match agree(&**c, read_any(&a.data))? {
+        AnyFile::F32(file) => train_file(a, c, file),
+        AnyFile::F64(file) => train_file(a, c, file),
+    }
+}
+
+fn train_file<T: Float>(a: &TrainArgs, c: &Arc<dyn Collective>, file: Tensors<T>) -> Result<()> {
     let regression = is_regression(file.extra());
+    let names = agree(&**c, data_names(&a.data, file.extra(), &file.names(), true))?;
+    let (xn, tn) = (names.0, names.1.unwrap_or_default());
     match file {
         Tensors::Plain(f) => {
-            let (x, t) = (f.get(&xn, &a.data)?, f.get(&tn, &a.data)?);
-            let cfg = model_config(a, x.shape(), t.shape(), regression)?;
-            let model = fit(a, cfg, x, t)?;
-            persist::save_plain(&a.out, &model, Some(&train_config(a)?))?;
+            let (x, t) = agree(&**c, (|| Ok((f.get(&xn, &a.data)?, f.get(&tn, &a.data)?)))())?;
+            run(a, c, x, t, regression, |m, tc| Ok(persist::save_plain(&a.out, m, Some(tc))?))
         }
         Tensors::Cipher(f) => {
-            let x = CipherTensor::from_wire_tagged(f.get(&xn, &a.data)?, &f.key, &xn)?;
-            let t = CipherTensor::from_wire_tagged(f.get(&tn, &a.data)?, &f.key, &tn)?;
+            let tensors = || -> Result<_> {
+                let x = CipherTensor::from_wire_tagged(f.get(&xn, &a.data)?, &f.key, &xn)?;
+                Ok((x, CipherTensor::from_wire_tagged(f.get(&tn, &a.data)?, &f.key, &tn)?))
+            };
+            let (x, t) = agree(&**c, tensors())?;
             let key = f.key.clone();
             drop(f); // the 2x2 form is no longer needed: halve the memory
-            let cfg = model_config(a, x.shape(), t.shape(), regression)?;
-            let model = fit(a, cfg, &x, &t)?;
-            persist::save_cipher(&a.out, &model, &key, Some(&train_config(a)?))?;
+            run(a, c, &x, &t, regression, |m, tc| Ok(persist::save_cipher(&a.out, m, &key, Some(tc))?))
         }
     }
-    eprintln!("wrote model to {} (architecture in {})", a.out.display(), a.out.with_extension("json").display());
+}
+
+/// Configures, trains and (rank 0) saves; every step that can fail on one rank is agreed, so
+/// all ranks stop together and no partial model is written.
+fn run<D: Domain>(
+    a: &TrainArgs,
+    c: &Arc<dyn Collective>,
+    x: &D,
+    t: &D,
+    regression: bool,
+    save: impl FnOnce(&Model<D>, &TrainConfig) -> Result<()>,
+) -> Result<()> {
+    let (cfg, tc) = configs(a, &**c, x.shape(), t.shape(), regression)?;
+    let model = fit(a, c, cfg, tc.clone(), x, t)?;
+    agree(&**c, if c.rank() == 0 { save(&model, &tc) } else { Ok(()) })?;
+    if c.rank() == 0 {
+        eprintln!("wrote model to {} (architecture in {})", a.out.display(), a.out.with_extension("json").display());
+    }
     Ok(())
+}
+
+/// The model and training configuration: read by rank 0 (flags, --model-config file),
+/// broadcast to the other ranks as JSON.
+fn configs(
+    a: &TrainArgs,
+    c: &dyn Collective,
+    x: &[usize],
+    t: &[usize],
+    regression: bool,
+) -> Result<(ModelConfig, TrainConfig)> {
+    let read = || -> Result<Vec<u8>> {
+        let cfg = model_config(a, x, t, regression)?;
+        Ok(serde_json::to_vec(&(cfg, train_config(a)?))?)
+    };
+    let mut json = agree(c, if c.rank() == 0 { read() } else { Ok(Vec::new()) })?;
+    collective::broadcast_bytes(c, &mut json, 0)?;
+    Ok(serde_json::from_slice(&json)?)
 }
 
 fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
@@ -73,26 +133,59 @@ fn model_config(a: &TrainArgs, x: &[usize], t: &[usize], regression: bool) -> Re
     Ok(cfg)
 }
 
-/// Trains with per-epoch progress lines; a diverged run is an error and writes nothing.
-fn fit<D: Domain>(a: &TrainArgs, cfg: ModelConfig, x: &D, t: &D) -> Result<Model<D>> {
-    let tc = train_config(a)?;
-    eprintln!(
-        "training {} on {} records ({}): {} epochs, batch {}, lr {}, momentum {}",
-        if D::NAME == "cipher" { "on ciphertexts" } else { "on plaintext" },
-        x.shape()[0],
-        path_name(&a.data),
-        tc.epochs,
-        tc.batch_size,
-        tc.lr,
-        tc.momentum
-    );
-    let mut learner = Learner::new(Model::<D>::new(cfg)?, tc)?.with_progress(true);
+/// Trains with per-epoch progress lines (rank 0); a diverged run is an error and writes nothing.
+fn fit<D: Domain>(
+    a: &TrainArgs,
+    c: &Arc<dyn Collective>,
+    cfg: ModelConfig,
+    tc: TrainConfig,
+    x: &D,
+    t: &D,
+) -> Result<Model<D>> {
+    let (rank0, size) = (c.rank() == 0, c.size());
+    if rank0 {
+        eprintln!(
+            "training {} on {} records ({}): {} epochs, batch {}, lr {}, momentum {}{}",
+            if D::NAME == "cipher" { "on ciphertexts" } else { "on plaintext" },
+            x.shape()[0],
+            path_name(&a.data),
+            tc.epochs,
+            tc.batch_size,
+            tc.lr,
+            tc.momentum,
+            if size > 1 { format!(", {size} ranks sharing each batch") } else { String::new() }
+        );
+    }
+    let mut learner = Learner::new(Model::<D>::new(cfg)?, tc)?.with_progress(rank0).distributed(c.clone())?;
     let epochs = learner.config().epochs;
     learner.fit(x, t, |_, s| {
-        eprintln!("epoch {}/{epochs}: {:.2} s, {} steps, all values finite", s.epoch, s.seconds, s.steps);
+        if rank0 {
+            eprintln!("epoch {}/{epochs}: {:.2} s, {} steps, all values finite", s.epoch, s.seconds, s.steps);
+        }
         Ok(())
     })?;
+    collective::check_replicas(&**c, &learner.model().named_params().into_iter().map(|(_, p)| p).collect::<Vec<_>>())?;
+    if rank0 && a.distributed {
+        summary::<D>(learner.history(), size, learner.model());
+    }
     Ok(learner.into_model())
+}
+
+/// Rank 0's timing summary of a distributed run: throughput, all-reduce time per step and
+/// message size (the inputs of the scaling model in docs/distributed.md).
+fn summary<D: Domain>(history: &[moreml_nn::EpochStats], size: usize, model: &Model<D>) {
+    let sum = |f: fn(&moreml_nn::EpochStats) -> f64| history.iter().map(f).sum::<f64>();
+    let (seconds, allreduce) = (sum(|s| s.seconds), sum(|s| s.allreduce_seconds));
+    let (steps, records) = (sum(|s| s.steps as f64), sum(|s| s.records as f64));
+    let values: usize = model.named_params().iter().map(|(_, p)| p.numel() * D::PLANES).sum();
+    let bytes = values * std::mem::size_of::<D::Scalar>();
+    eprintln!(
+        "distributed: {size} ranks, {:.1} records/s, {:.2} ms/step, all-reduce {:.3} ms/step of {bytes} bytes ({:.1}% of step time)",
+        records / seconds,
+        1e3 * seconds / steps,
+        1e3 * allreduce / steps,
+        100.0 * allreduce / seconds
+    );
 }
 
 fn path_name(p: &Path) -> String {

@@ -1,0 +1,156 @@
+//! Distributed jobs: the MPI collective behind the `mpi` feature (rsmpi over the system MPI),
+//! and the job-wide error agreement the commands use.
+//!
+//! Without the feature, `--distributed` is a clear error naming the build command; the
+//! default build needs no MPI.
+
+use anyhow::Result;
+use moreml_nn::collective::{self, Collective};
+use std::sync::Arc;
+
+/// One process's view of a distributed job: its collective, and (with MPI) the environment,
+/// finalised when the job is dropped (after everything that used the collective).
+pub struct Job {
+    collective: Arc<dyn Collective>,
+    #[cfg(feature = "mpi")]
+    _universe: mpi::environment::Universe,
+}
+
+impl Job {
+    /// Joins the MPI job this process was started in (`mpirun -np N moreml ...`); a process
+    /// started without mpirun is a job of one.
+    #[cfg(feature = "mpi")]
+    pub fn start() -> Result<Self> {
+        let (universe, _threading) = mpi::initialize_with_threading(mpi::Threading::Serialized)
+            .ok_or_else(|| anyhow::anyhow!("MPI was already initialised in this process"))?;
+        let collective = Arc::new(imp::Mpi::new());
+        Ok(Job { collective, _universe: universe })
+    }
+
+    /// Without the `mpi` feature there is no distributed job.
+    #[cfg(not(feature = "mpi"))]
+    pub fn start() -> Result<Self> {
+        anyhow::bail!(
+            "--distributed needs a moreml built with MPI: install OpenMPI (apt-get install libopenmpi-dev \
+             openmpi-bin libclang-dev) and build with `cargo build --release -p moreml --features mpi`"
+        )
+    }
+
+    /// The collective of this job (shared with the learner).
+    pub fn collective(&self) -> Arc<dyn Collective> {
+        self.collective.clone()
+    }
+
+    /// Ends the job with `result`, which every rank agreed on. On failure, rank 0 prints the
+    /// error before any other rank exits: mpirun tears the job down at the first non-zero exit,
+    /// which would otherwise often kill rank 0 before it said why the job failed.
+    pub fn finish(self, result: Result<()>) -> Result<()> {
+        let Err(err) = &result else { return result };
+        if self.collective.size() <= 1 {
+            return result;
+        }
+        let rank0 = self.collective.rank() == 0;
+        if rank0 {
+            eprintln!("moreml: error: {err:#}");
+        }
+        let _ = self.collective.barrier(); // the other ranks wait until rank 0 has spoken
+        if rank0 {
+            drop(self); // MPI_Finalize
+            std::process::exit(1);
+        }
+        result
+    }
+}
+
+/// [`collective::agree`] for command-level results: if any rank failed, every rank fails
+/// (a failing rank with its own error, the others with the lowest failing rank's message), so
+/// rank 0 always ends with a clear error and no rank waits forever in a collective.
+pub fn agree<T>(c: &dyn Collective, local: Result<T>) -> Result<T> {
+    let status = local.as_ref().map(drop).map_err(|e| moreml_nn::Error::Data(format!("{e:#}")));
+    match collective::agree(c, status) {
+        Ok(()) => local,
+        Err(peer) => Err(local.err().unwrap_or_else(|| peer.into())),
+    }
+}
+
+#[cfg(feature = "mpi")]
+mod imp {
+    use moreml_nn::collective::{Buffer, Collective};
+    use moreml_nn::{Error, Result};
+    use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
+    use mpi::datatype::Equivalence;
+    use mpi::topology::{Communicator, SimpleCommunicator};
+    use std::sync::Mutex;
+
+    /// `MPI_COMM_WORLD` of the job. MPI runs with `MPI_THREAD_SERIALIZED`: calls may come from
+    /// any thread but never at once, which the lock guarantees.
+    #[derive(Debug)]
+    pub struct Mpi {
+        rank: usize,
+        size: usize,
+        lock: Mutex<()>,
+    }
+
+    impl Mpi {
+        pub fn new() -> Self {
+            let world = SimpleCommunicator::world();
+            Mpi { rank: world.rank() as usize, size: world.size() as usize, lock: Mutex::new(()) }
+        }
+
+        /// Runs `f` on the world communicator, one call at a time.
+        fn with<R>(&self, f: impl FnOnce(&SimpleCommunicator) -> R) -> Result<R> {
+            let _guard = self.lock.lock().map_err(|_| Error::Collective("an earlier MPI call panicked".into()))?;
+            Ok(f(&SimpleCommunicator::world()))
+        }
+    }
+
+    /// MPI counts are C ints: refuse buffers past 2^31 - 1 elements instead of truncating.
+    fn check_len(len: usize) -> Result<()> {
+        if len > i32::MAX as usize {
+            return Err(Error::Collective(format!(
+                "a buffer of {len} values is more than one MPI message can carry ({})",
+                i32::MAX
+            )));
+        }
+        Ok(())
+    }
+
+    fn all_reduce<T: Equivalence + Copy>(w: &SimpleCommunicator, buf: &mut [T]) {
+        let send = buf.to_vec();
+        w.all_reduce_into(&send[..], buf, SystemOperation::sum());
+    }
+
+    impl Collective for Mpi {
+        fn rank(&self) -> usize {
+            self.rank
+        }
+        fn size(&self) -> usize {
+            self.size
+        }
+        fn all_reduce_sum(&self, buf: Buffer<'_>) -> Result<()> {
+            check_len(buf.len())?;
+            self.with(|w| match buf {
+                Buffer::F32(b) => all_reduce(w, b),
+                Buffer::F64(b) => all_reduce(w, b),
+                Buffer::U8(b) => all_reduce(w, b),
+            })
+        }
+        fn broadcast(&self, buf: Buffer<'_>, root: usize) -> Result<()> {
+            check_len(buf.len())?;
+            if root >= self.size {
+                return Err(Error::Collective(format!("broadcast from rank {root} in a job of {}", self.size)));
+            }
+            self.with(|w| {
+                let p = w.process_at_rank(root as i32);
+                match buf {
+                    Buffer::F32(b) => p.broadcast_into(b),
+                    Buffer::F64(b) => p.broadcast_into(b),
+                    Buffer::U8(b) => p.broadcast_into(b),
+                }
+            })
+        }
+        fn barrier(&self) -> Result<()> {
+            self.with(|w| w.barrier())
+        }
+    }
+}
