@@ -1,10 +1,13 @@
 //! `moreml train` (server): trains a network on a plaintext or encrypted data file, no key.
 
-use crate::commands::common::{data_names, ensure_output, is_regression, with_file, HyperArgs, ModelArgs, Tensors};
+use crate::commands::common::{data_names, ensure_output, is_regression, with_dtype, Dtype, HyperArgs, ModelArgs};
 use anyhow::{bail, Result};
 use clap::Args;
+use moreml_cipher::format;
+use moreml_cipher::mapped::{MappedCipher, MappedFile};
 use moreml_cipher::prelude::*;
-use moreml_nn::{persist, Learner, LossKind, Model, ModelConfig, TrainConfig};
+use moreml_nn::learner::progress;
+use moreml_nn::{persist, Learner, LossKind, Model, ModelConfig, Pair, Records, Rows, TrainConfig};
 use std::path::{Path, PathBuf};
 
 /// `moreml train`.
@@ -26,31 +29,40 @@ pub struct TrainArgs {
 pub fn train(a: &TrainArgs) -> Result<()> {
     ensure_output(&a.out, &[&a.data])?;
     ensure_output(&a.out.with_extension("json"), &[&a.data])?;
-    with_file!(&a.data, |file| train_file(a, file))
+    // Mapped, not read: batches are copied out of the map, so memory does not grow with the data.
+    let map = MappedFile::open(&a.data)?;
+    with_dtype!(Dtype::of_name(map.dtype())?, train_file(a, &map))
 }
 
-fn train_file<T: Float>(a: &TrainArgs, file: Tensors<T>) -> Result<()> {
-    let (xn, tn) = data_names(&a.data, file.extra(), &file.names(), true)?;
+fn train_file<T: Float>(a: &TrainArgs, map: &MappedFile) -> Result<()> {
+    let (xn, tn) = data_names(&a.data, map.extra(), &map.names(), true)?;
     let tn = tn.unwrap_or_default();
-    let regression = is_regression(file.extra());
-    match file {
-        Tensors::Plain(f) => {
-            let (x, t) = (f.get(&xn, &a.data)?, f.get(&tn, &a.data)?);
-            let cfg = model_config(a, x.shape(), t.shape(), regression)?;
-            let model = fit(a, cfg, x, t)?;
-            persist::save_plain(&a.out, &model, Some(&train_config(a)?))?;
-        }
-        Tensors::Cipher(f) => {
-            let x = CipherTensor::from_wire_tagged(f.get(&xn, &a.data)?, &f.key, &xn)?;
-            let t = CipherTensor::from_wire_tagged(f.get(&tn, &a.data)?, &f.key, &tn)?;
-            let key = f.key.clone();
-            drop(f); // the 2x2 form is no longer needed: halve the memory
+    let regression = is_regression(map.extra());
+    match map.kind() {
+        format::Kind::Plaintext => {
+            let (x, t) = (map.plain::<T>(&xn)?, map.plain::<T>(&tn)?);
             let cfg = model_config(a, x.shape(), t.shape(), regression)?;
             let model = fit(a, cfg, &x, &t)?;
-            persist::save_cipher(&a.out, &model, &key, Some(&train_config(a)?))?;
+            persist::save_plain(&a.out, &model, Some(&train_config(a)?))?;
+        }
+        format::Kind::Ciphertext => {
+            let (x, t) = (map.cipher::<T>(&xn)?, map.cipher::<T>(&tn)?);
+            let cfg = model_config(a, x.shape(), t.shape(), regression)?;
+            verify(&x)?;
+            verify(&t)?;
+            let model = fit(a, cfg, &x, &t)?;
+            persist::save_cipher(&a.out, &model, x.key(), Some(&train_config(a)?))?;
         }
     }
     eprintln!("wrote model to {} (architecture in {})", a.out.display(), a.out.with_extension("json").display());
+    Ok(())
+}
+
+/// Checks every ciphertext of a mapped tensor before any training, chunk by chunk.
+pub fn verify<T: Float>(x: &MappedCipher<T>) -> Result<()> {
+    let bar = progress(x.len() as u64, "checking ciphertexts");
+    x.verify(|k| bar.inc(k as u64))?;
+    bar.finish_and_clear();
     Ok(())
 }
 
@@ -74,12 +86,13 @@ fn model_config(a: &TrainArgs, x: &[usize], t: &[usize], regression: bool) -> Re
 }
 
 /// Trains with per-epoch progress lines; a diverged run is an error and writes nothing.
-fn fit<D: Domain>(a: &TrainArgs, cfg: ModelConfig, x: &D, t: &D) -> Result<Model<D>> {
+fn fit<D: Domain, R: Rows<D>>(a: &TrainArgs, cfg: ModelConfig, x: &R, t: &R) -> Result<Model<D>> {
+    let data = Pair::new(x, t)?;
     let tc = train_config(a)?;
     eprintln!(
         "training {} on {} records ({}): {} epochs, batch {}, lr {}, momentum {}",
         if D::NAME == "cipher" { "on ciphertexts" } else { "on plaintext" },
-        x.shape()[0],
+        data.len(),
         path_name(&a.data),
         tc.epochs,
         tc.batch_size,
@@ -88,7 +101,7 @@ fn fit<D: Domain>(a: &TrainArgs, cfg: ModelConfig, x: &D, t: &D) -> Result<Model
     );
     let mut learner = Learner::new(Model::<D>::new(cfg)?, tc)?.with_progress(true);
     let epochs = learner.config().epochs;
-    learner.fit(x, t, |_, s| {
+    learner.fit(&data, |_, s| {
         eprintln!("epoch {}/{epochs}: {:.2} s, {} steps, all values finite", s.epoch, s.seconds, s.steps);
         Ok(())
     })?;
