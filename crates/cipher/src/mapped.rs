@@ -197,6 +197,12 @@ struct Rows<T: Float> {
     _t: PhantomData<T>,
 }
 
+impl<T: Float> std::fmt::Debug for Rows<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?} ({})", self.what, self.record_shape, T::NAME)
+    }
+}
+
 impl<T: Float> Rows<T> {
     fn len(&self) -> usize {
         self.record_shape[0]
@@ -234,6 +240,7 @@ impl<T: Float> Rows<T> {
 }
 
 /// A plaintext tensor of a [`MappedFile`], read record by record.
+#[derive(Debug)]
 pub struct MappedPlain<T: Float>(Rows<T>);
 
 impl<T: Float> MappedPlain<T> {
@@ -265,6 +272,7 @@ impl<T: Float> MappedPlain<T> {
 
 /// A ciphertext tensor of a [`MappedFile`], read record by record and converted to algebra
 /// coordinates (with the same integrity check as [`CipherTensor::from_wire_tagged`]).
+#[derive(Debug)]
 pub struct MappedCipher<T: Float> {
     rows: Rows<T>,
     key: KeyTag,
@@ -308,9 +316,12 @@ impl<T: Float> MappedCipher<T> {
     /// into it; an error names the flat index in the whole tensor, as
     /// [`CipherTensor::from_wire_tagged`] on the whole tensor would. `progress` is called
     /// with the number of records checked after each chunk.
-    pub fn verify(&self, mut progress: impl FnMut(usize)) -> Result<()> {
+    pub fn verify(&self, progress: impl FnMut(usize)) -> Result<()> {
         let row_bytes = (self.rows.row_values * std::mem::size_of::<T>()).max(1);
-        let chunk = (RELEASE_BYTES / row_bytes).max(1);
+        self.verify_in_chunks((RELEASE_BYTES / row_bytes).max(1), progress)
+    }
+
+    fn verify_in_chunks(&self, chunk: usize, mut progress: impl FnMut(usize)) -> Result<()> {
         let values_per_row = self.rows.row_values / self.rows.per_record;
         let mut first = 0;
         while first < self.len() {
@@ -335,5 +346,58 @@ impl<T: Float> MappedCipher<T> {
     /// The whole tensor in memory, standard 2x2 form (what [`format::read_cipher`] returns).
     pub fn to_wire(&self) -> Result<WireCiphertext<T>> {
         self.gather_wire(&(0..self.len()).collect::<Vec<_>>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{write_cipher, CipherFile};
+    use crate::PublicBasis;
+
+    #[test]
+    fn chunked_check_reports_the_whole_tensor_index_and_counts_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let basis = PublicBasis::new([0.0, 1.0, 1.0, 0.0]).unwrap();
+        let key = KeyTag { key_id: "k".into(), basis: basis.clone() };
+        let mut raw: Vec<f64> = (0..10 * 3).flat_map(|i| basis.from_coords(i as f64, 1.0)).collect();
+        let mut wire = WireCiphertext::from_vec(&[10, 3], raw.clone()).unwrap();
+        let file =
+            CipherFile { key: key.clone(), tensors: vec![("x".into(), wire.clone())], extra: Default::default() };
+        write_cipher(&path, &file).unwrap();
+        let m = MappedFile::open(&path).unwrap().cipher::<f64>("x").unwrap();
+        for chunk in [1, 3, 4, 10, 11] {
+            let mut seen = Vec::new();
+            m.verify_in_chunks(chunk, |k| seen.push(k)).unwrap();
+            assert_eq!(seen.iter().sum::<usize>(), 10, "chunk {chunk}");
+            assert!(seen.iter().all(|&k| k <= chunk));
+        }
+        raw[4 * 25 + 1] = 7.0; // value 25 = record 8, column 1
+        wire.raw_mut().copy_from_slice(&raw);
+        let file = CipherFile { key, tensors: vec![("x".into(), wire)], extra: Default::default() };
+        write_cipher(&path, &file).unwrap();
+        let m = MappedFile::open(&path).unwrap().cipher::<f64>("x").unwrap();
+        for chunk in [1, 3, 4, 10] {
+            let e = m.verify_in_chunks(chunk, |_| {}).unwrap_err();
+            assert!(matches!(e, Error::OutOfAlgebra { index: 25, .. }), "chunk {chunk}: {e}");
+        }
+    }
+
+    #[test]
+    fn reads_past_the_budget_release_the_pages_and_restart_the_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.safetensors");
+        let x = PlainTensor::<f32>::from_vec(&[4, 2], vec![1.0; 8]).unwrap();
+        let file = format::PlainFile { tensors: vec![("x".into(), x)], extra: Default::default() };
+        format::write_plain(&path, &file).unwrap();
+        let m = MappedFile::open(&path).unwrap();
+        let rows = m.plain::<f32>("x").unwrap();
+        rows.0.shared.read_since_release.store(RELEASE_BYTES - 8, Ordering::Relaxed);
+        rows.gather(&[0]).unwrap(); // 8 bytes: reaches the budget
+        assert_eq!(rows.0.shared.read_since_release.load(Ordering::Relaxed), 0);
+        rows.gather(&[1, 2]).unwrap();
+        assert_eq!(rows.0.shared.read_since_release.load(Ordering::Relaxed), 16);
+        assert_eq!(rows.gather(&[3]).unwrap().values(), &[1.0, 1.0]);
     }
 }
