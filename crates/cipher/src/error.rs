@@ -68,6 +68,12 @@ pub enum Error {
     /// Tensor dtype differs from what the caller asked for.
     #[error("{path}: tensor '{name}' has dtype {found}, expected {expected}")]
     WrongDtype { path: PathBuf, name: String, found: String, expected: &'static str },
+    /// A tensor read record by record has no record axis.
+    #[error("{path}: tensor '{name}' has shape {shape:?}; records need a first axis [n, ...]")]
+    NotRecords { path: PathBuf, name: String, shape: Vec<usize> },
+    /// A record index past the end of a tensor.
+    #[error("{what}: record {index} does not exist (the tensor has {rows} records)")]
+    RecordOutOfRange { what: String, index: usize, rows: usize },
     /// A named tensor is missing from a file.
     #[error("{path}: no tensor named '{name}' (the file has: {available})")]
     MissingTensor { path: PathBuf, name: String, available: String },

@@ -45,7 +45,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Plaintext => "plaintext",
             Kind::Ciphertext => "ciphertext",
@@ -121,7 +121,7 @@ fn find<'a, V>(tensors: &'a [(String, V)], name: &str, path: &Path) -> Result<&'
     })
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io { path: path.to_path_buf(), source }
 }
 
@@ -200,13 +200,13 @@ fn parse_header(
 const RESERVED: [&str; 7] = ["format", "format_version", "kind", "dtype", "scheme", "key_id", "basis"];
 
 /// One tensor of a header, as declared.
-struct RawEntry {
-    name: String,
-    dtype: &'static str,
-    shape: Vec<usize>,
+pub(crate) struct RawEntry {
+    pub(crate) name: String,
+    pub(crate) dtype: &'static str,
+    pub(crate) shape: Vec<usize>,
     /// Byte range inside the data section.
-    start: usize,
-    end: usize,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
 }
 
 /// A header's tensor description (`data_offsets` relative to the data section).
@@ -283,19 +283,19 @@ fn first_duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<&'a str> 
 }
 
 /// A fully validated header: the moreml metadata and every tensor's place in the data section.
-struct Parsed {
-    kind: Kind,
-    key: Option<KeyTag>,
-    extra: BTreeMap<String, String>,
+pub(crate) struct Parsed {
+    pub(crate) kind: Kind,
+    pub(crate) key: Option<KeyTag>,
+    pub(crate) extra: BTreeMap<String, String>,
     /// Sorted by name.
-    entries: Vec<RawEntry>,
-    dtype: &'static str,
+    pub(crate) entries: Vec<RawEntry>,
+    pub(crate) dtype: &'static str,
 }
 
 /// Parses and validates a header (`json`) against a data section of `data_len` bytes: every
 /// tensor's byte range lies inside the data, matches its shape and dtype (overflow-checked),
 /// ranges tile the data section, names are unique, and the `dtype` entry matches the tensors.
-fn parse_header_bytes(path: &Path, json: &[u8], data_len: u64) -> Result<Parsed> {
+pub(crate) fn parse_header_bytes(path: &Path, json: &[u8], data_len: u64) -> Result<Parsed> {
     let damaged = |detail: String| Error::Damaged { path: path.to_path_buf(), detail };
     let h: HeaderJson = serde_json::from_slice(json).map_err(|e| Error::NotAMoremlFile {
         path: path.to_path_buf(),
@@ -379,7 +379,7 @@ fn parse_header_bytes(path: &Path, json: &[u8], data_len: u64) -> Result<Parsed>
 /// Splits a safetensors buffer into its header JSON and data section, checking the length
 /// prefix; `total` is the size of the whole file (which may be more than `buf` holds when only
 /// the header was read).
-fn split_header<'a>(path: &Path, buf: &'a [u8], total: u64) -> Result<(&'a [u8], u64)> {
+pub(crate) fn split_header<'a>(path: &Path, buf: &'a [u8], total: u64) -> Result<(&'a [u8], u64)> {
     let truncated = |detail: String| Error::Truncated { path: path.to_path_buf(), detail };
     if buf.len() < 8 {
         return Err(truncated(format!("{total} bytes is shorter than a safetensors header")));
@@ -391,13 +391,13 @@ fn split_header<'a>(path: &Path, buf: &'a [u8], total: u64) -> Result<(&'a [u8],
     Ok((&buf[8..8 + n as usize], total - 8 - n))
 }
 
-fn info_of(parsed: Parsed, bytes: u64) -> FileInfo {
+pub(crate) fn info_of(parsed: &Parsed, bytes: u64) -> FileInfo {
     FileInfo {
         kind: parsed.kind,
         dtype: parsed.dtype,
-        key: parsed.key,
-        entries: parsed.entries.into_iter().map(|e| Entry { name: e.name, shape: e.shape }).collect(),
-        extra: parsed.extra,
+        key: parsed.key.clone(),
+        entries: parsed.entries.iter().map(|e| Entry { name: e.name.clone(), shape: e.shape.clone() }).collect(),
+        extra: parsed.extra.clone(),
         bytes,
     }
 }
@@ -428,13 +428,13 @@ pub fn read_info(path: &Path) -> Result<FileInfo> {
     buf[..8].copy_from_slice(&len);
     std::io::Read::read_exact(&mut f, &mut buf[8..]).map_err(io_err(path))?;
     let (json, data_len) = split_header(path, &buf, bytes)?;
-    Ok(info_of(parse_header_bytes(path, json, data_len)?, bytes))
+    Ok(info_of(&parse_header_bytes(path, json, data_len)?, bytes))
 }
 
 /// [`read_info`] on bytes in memory (`name` appears in messages).
 pub fn read_info_bytes(bytes: &[u8], name: &Path) -> Result<FileInfo> {
     let (json, data_len) = split_header(name, bytes, bytes.len() as u64)?;
-    Ok(info_of(parse_header_bytes(name, json, data_len)?, bytes.len() as u64))
+    Ok(info_of(&parse_header_bytes(name, json, data_len)?, bytes.len() as u64))
 }
 
 /// Parses a whole file; returns its kind, key and tensors as (name, shape, values).
@@ -448,21 +448,43 @@ fn read_all<T: Float>(
     let data = &bytes[8 + json.len()..];
     let mut out = Vec::with_capacity(parsed.entries.len());
     for e in parsed.entries {
-        if e.dtype != T::NAME {
-            return Err(Error::WrongDtype {
-                path: path.to_path_buf(),
-                name: e.name,
-                found: e.dtype.to_string(),
-                expected: T::NAME,
-            });
-        }
+        check_dtype::<T>(path, &e)?;
         let values: Vec<T> = bytemuck::pod_collect_to_vec(&data[e.start..e.end]);
         out.push((e.name, e.shape, values));
     }
     Ok((parsed.kind, parsed.key, parsed.extra, out))
 }
 
-fn wrong_kind(path: &Path, expected: Kind, found: Kind) -> Error {
+/// Refuses a tensor whose dtype is not `T`'s.
+pub(crate) fn check_dtype<T: Float>(path: &Path, e: &RawEntry) -> Result<()> {
+    if e.dtype != T::NAME {
+        return Err(Error::WrongDtype {
+            path: path.to_path_buf(),
+            name: e.name.clone(),
+            found: e.dtype.to_string(),
+            expected: T::NAME,
+        });
+    }
+    Ok(())
+}
+
+/// The logical shape of a ciphertext tensor stored as `[..., 2, 2]`.
+pub(crate) fn cipher_shape<'a>(path: &Path, name: &str, shape: &'a [usize]) -> Result<&'a [usize]> {
+    if shape.len() < 2 || shape[shape.len() - 2..] != [2, 2] {
+        return Err(Error::NotAMoremlFile {
+            path: path.to_path_buf(),
+            detail: format!("ciphertext tensor '{name}' has shape {shape:?}, expected [..., 2, 2]"),
+        });
+    }
+    Ok(&shape[..shape.len() - 2])
+}
+
+/// The key of a ciphertext file's header.
+pub(crate) fn cipher_key(path: &Path, key: Option<KeyTag>) -> Result<KeyTag> {
+    key.ok_or_else(|| Error::NotAMoremlFile { path: path.to_path_buf(), detail: "no key in the header".into() })
+}
+
+pub(crate) fn wrong_kind(path: &Path, expected: Kind, found: Kind) -> Error {
     Error::WrongKind {
         path: path.to_path_buf(),
         expected: expected.as_str(),
@@ -475,8 +497,10 @@ fn wrong_kind(path: &Path, expected: Kind, found: Kind) -> Error {
 }
 
 /// Reads a plaintext tensor file of scalar `T`.
+///
+/// The file is memory-mapped (see [`crate::mapped`]), so reading needs no second copy of it.
 pub fn read_plain<T: Float>(path: &Path) -> Result<PlainFile<T>> {
-    read_plain_bytes(&read_file(path)?, path)
+    read_plain_bytes(&crate::mapped::map_file(path)?, path)
 }
 
 /// [`read_plain`] on the bytes of a file (`path` appears in messages).
@@ -490,8 +514,10 @@ pub fn read_plain_bytes<T: Float>(bytes: &[u8], path: &Path) -> Result<PlainFile
 }
 
 /// Reads a ciphertext tensor file of scalar `T` (shapes must end in `2, 2`).
+///
+/// The file is memory-mapped (see [`crate::mapped`]), so reading needs no second copy of it.
 pub fn read_cipher<T: Float>(path: &Path) -> Result<CipherFile<T>> {
-    read_cipher_bytes(&read_file(path)?, path)
+    read_cipher_bytes(&crate::mapped::map_file(path)?, path)
 }
 
 /// [`read_cipher`] on the bytes of a file (`path` appears in messages).
@@ -500,17 +526,10 @@ pub fn read_cipher_bytes<T: Float>(bytes: &[u8], path: &Path) -> Result<CipherFi
     if kind != Kind::Ciphertext {
         return Err(wrong_kind(path, Kind::Ciphertext, kind));
     }
-    let key =
-        key.ok_or_else(|| Error::NotAMoremlFile { path: path.to_path_buf(), detail: "no key in the header".into() })?;
+    let key = cipher_key(path, key)?;
     let mut tensors = Vec::with_capacity(raw.len());
     for (name, shape, values) in raw {
-        if shape.len() < 2 || shape[shape.len() - 2..] != [2, 2] {
-            return Err(Error::NotAMoremlFile {
-                path: path.to_path_buf(),
-                detail: format!("ciphertext tensor '{name}' has shape {shape:?}, expected [..., 2, 2]"),
-            });
-        }
-        let logical = &shape[..shape.len() - 2];
+        let logical = cipher_shape(path, &name, &shape)?;
         tensors.push((name, WireCiphertext::from_vec(logical, values)?));
     }
     Ok(CipherFile { key, tensors, extra })

@@ -34,6 +34,7 @@ mod domain;
 mod error;
 pub mod format;
 mod kernels;
+pub mod mapped;
 mod plain;
 mod planes;
 pub mod runtime;

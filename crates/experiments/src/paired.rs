@@ -8,7 +8,7 @@ use crate::owner::{self, Role};
 use crate::{Error, Result};
 use moreml_cipher::{CipherTensor, Float, PlainTensor};
 use moreml_more::{KeyParams, SecretKey};
-use moreml_nn::{Learner, Model, ModelConfig, TrainConfig};
+use moreml_nn::{Learner, Model, ModelConfig, Pair, TrainConfig};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -152,8 +152,10 @@ pub fn run_paired<T: Float>(data: &Dataset<T>, cfg: &ExperimentConfig) -> Result
         key,
     };
     let score = |y: &[f64]| score(data, y);
+    let plain_train = Pair::new(&data.train.inputs, &data.train.targets)?;
+    let cipher_train = Pair::new(&cx_train, &ct_train)?;
     for _ in 0..cfg.train.epochs {
-        let sp = match plain.train_epoch(&data.train.inputs, &data.train.targets) {
+        let sp = match plain.train_epoch(&plain_train) {
             Ok(s) => s,
             Err(e @ moreml_nn::Error::Diverged { .. }) => {
                 out.divergence = Some(Divergence { run: "plain", message: e.to_string() });
@@ -161,7 +163,7 @@ pub fn run_paired<T: Float>(data: &Dataset<T>, cfg: &ExperimentConfig) -> Result
             }
             Err(e) => return Err(e.into()),
         };
-        let sc = match cipher.train_epoch(&cx_train, &ct_train) {
+        let sc = match cipher.train_epoch(&cipher_train) {
             Ok(s) => s,
             Err(e @ moreml_nn::Error::Diverged { .. }) => {
                 out.divergence = Some(Divergence { run: "encrypted", message: e.to_string() });

@@ -453,8 +453,9 @@ mod tests {
 
     /// Trains `epochs` of an MLP as every rank of a `size`-rank thread job; returns each rank's
     /// parameter coordinates (size 1 = the plain single-process [`Learner`] with [`Local`]).
-    fn train<D: Domain>(size: usize, x: &D, t: &D) -> Vec<Vec<f64>> {
-        use crate::{Learner, Model, ModelConfig, TrainConfig};
+    fn train<D: Domain + crate::Rows<D>>(size: usize, x: &D, t: &D) -> Vec<Vec<f64>> {
+        use crate::{Learner, Model, ModelConfig, Pair, TrainConfig};
+        let data = Pair::new(x, t).unwrap();
         // 50 records in batches of 16: the last global batch has 2 records, so with 3 ranks
         // one rank has none (it adds zero gradients)
         let cfg = TrainConfig { epochs: 3, batch_size: 16, lr: 0.05, momentum: 0.9, seed: 3 };
@@ -463,7 +464,7 @@ mod tests {
             if let Some(c) = c {
                 l = l.distributed(c).unwrap();
             }
-            l.fit(x, t, |_, _| Ok(())).unwrap();
+            l.fit(&data, |_, _| Ok(())).unwrap();
             let params: Vec<&D> = l.model().named_params().into_iter().map(|(_, p)| p).collect();
             check_replicas(l.collective(), &params).unwrap();
             params.iter().flat_map(|p| p.coords().iter().map(|v| v.f64())).collect::<Vec<f64>>()

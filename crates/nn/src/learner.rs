@@ -5,6 +5,7 @@ use crate::collective::{self, Collective, Local};
 use crate::config::TrainConfig;
 use crate::model::Model;
 use crate::optim::Sgd;
+use crate::records::{Records, Rows};
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use moreml_cipher::Domain;
@@ -59,13 +60,13 @@ pub struct EpochStats {
 ///
 /// ```
 /// use moreml_cipher::prelude::*;
-/// use moreml_nn::{Learner, Model, ModelConfig, TrainConfig};
+/// use moreml_nn::{Learner, Model, ModelConfig, Pair, TrainConfig};
 /// let x = PlainTensor::<f64>::from_vec(&[4, 2], vec![0., 0., 0., 1., 1., 0., 1., 1.]).unwrap();
 /// let t = PlainTensor::<f64>::from_vec(&[4, 2], vec![1., 0., 0., 1., 0., 1., 1., 0.]).unwrap();
 /// let model = Model::new(ModelConfig::mlp(2, 4, 2)).unwrap();
 /// let cfg = TrainConfig { epochs: 2, batch_size: 2, lr: 0.1, momentum: 0.9, seed: 1 };
 /// let mut learner = Learner::new(model, cfg).unwrap();
-/// learner.fit(&x, &t, |_, stats| { assert!(stats.steps == 2); Ok(()) }).unwrap();
+/// learner.fit(&Pair::new(&x, &t).unwrap(), |_, stats| { assert!(stats.steps == 2); Ok(()) }).unwrap();
 /// assert_eq!(learner.history().len(), 2);
 /// ```
 #[derive(Clone, Debug)]
@@ -134,15 +135,13 @@ impl<D: Domain> Learner<D> {
         &self.history
     }
 
-    /// Trains one more epoch on `(inputs, targets)`.
+    /// Trains one more epoch on `data`, one mini-batch gathered from it per step (tensors in
+    /// memory or a mapped file, see [`crate::records`]).
     ///
     /// # Shapes
-    /// `inputs`: `[n, input_len]`, `targets`: `[n, output_len]`.
-    pub fn train_epoch(&mut self, inputs: &D, targets: &D) -> Result<EpochStats> {
-        let n = inputs.shape()[0];
-        if targets.shape()[0] != n {
-            return Err(Error::Data(format!("{n} input records but {} target records", targets.shape()[0])));
-        }
+    /// Gathered inputs: `[batch, input_len]`, targets: `[batch, output_len]`.
+    pub fn train_epoch<R: Records<D> + ?Sized>(&mut self, data: &R) -> Result<EpochStats> {
+        let n = data.len();
         let epoch = self.history.len() + 1;
         let bar = self
             .show_progress
@@ -158,11 +157,10 @@ impl<D: Domain> Learner<D> {
             let local = if idx.is_empty() {
                 Ok(()) // a short last batch leaves this rank nothing: it adds zero gradients
             } else {
-                let (x, t) = (inputs.gather_rows(idx), targets.gather_rows(idx));
-                match self.model.forward_backward(x, &t) {
+                data.gather(idx).and_then(|(x, t)| match self.model.forward_backward(x, &t) {
                     Err(Error::NonFinite(place)) => Err(diverged(place)),
                     other => other.map(drop),
-                }
+                })
             };
             if size > 1 {
                 collective::agree(self.collective.as_ref(), local)?;
@@ -191,21 +189,20 @@ impl<D: Domain> Learner<D> {
 
     /// Trains the remaining epochs of the configuration, calling `after_epoch` after each
     /// (evaluation, logging, checkpoints); an error from it stops training.
-    pub fn fit(
+    pub fn fit<R: Records<D> + ?Sized>(
         &mut self,
-        inputs: &D,
-        targets: &D,
+        data: &R,
         mut after_epoch: impl FnMut(&mut Self, &EpochStats) -> Result<()>,
     ) -> Result<()> {
         while self.history.len() < self.config.epochs {
-            let stats = self.train_epoch(inputs, targets)?;
+            let stats = self.train_epoch(data)?;
             after_epoch(self, &stats)?;
         }
         Ok(())
     }
 
-    /// Outputs of the current model, `batch` records at a time.
-    pub fn predict(&mut self, inputs: &D, batch: usize) -> Result<D> {
-        self.model.predict(inputs, batch)
+    /// Outputs of the current model, `batch` records at a time (inputs in memory or mapped).
+    pub fn predict<R: Rows<D> + ?Sized>(&mut self, inputs: &R, batch: usize) -> Result<D> {
+        crate::records::predict(&mut self.model, inputs, batch)
     }
 }

@@ -113,15 +113,7 @@ impl<D: Domain> Model<D> {
     /// Outputs for many records, `batch` at a time.
     pub fn predict(&mut self, x: &D, batch: usize) -> Result<D> {
         let n = x.shape().first().copied().unwrap_or(0);
-        let mut parts = Vec::new();
-        for start in (0..n).step_by(batch.max(1)) {
-            let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
-            parts.push(self.forward(x.gather_rows(&idx), false)?);
-        }
-        if parts.is_empty() {
-            return Err(Error::Data("no records to predict".into()));
-        }
-        Ok(D::concat_rows(&parts.iter().collect::<Vec<_>>()))
+        crate::records::predict_with(self, n, batch, |idx| Ok(x.gather_rows(idx)))
     }
 
     /// Parameters by name (`layer{i}.weight`, `layer{i}.bias`), in layer order.

@@ -172,22 +172,6 @@ impl<T: moreml_cipher::Float> Tensors<T> {
             format::Kind::Ciphertext => Tensors::Cipher(format::read_cipher(path)?),
         })
     }
-
-    /// Free-form header entries.
-    pub fn extra(&self) -> &std::collections::BTreeMap<String, String> {
-        match self {
-            Tensors::Plain(f) => &f.extra,
-            Tensors::Cipher(f) => &f.extra,
-        }
-    }
-
-    /// Tensor names in file order.
-    pub fn names(&self) -> Vec<&str> {
-        match self {
-            Tensors::Plain(f) => f.tensors.iter().map(|(n, _)| n.as_str()).collect(),
-            Tensors::Cipher(f) => f.tensors.iter().map(|(n, _)| n.as_str()).collect(),
-        }
-    }
 }
 
 /// Reads any moreml tensor file (plaintext or ciphertext, f32 or f64).

@@ -1,14 +1,15 @@
 //! `moreml train` (server): trains a network on a plaintext or encrypted data file, no key.
 
-use crate::commands::common::{
-    data_names, ensure_output, is_regression, read_any, AnyFile, HyperArgs, ModelArgs, Tensors,
-};
+use crate::commands::common::{data_names, ensure_output, is_regression, with_dtype, Dtype, HyperArgs, ModelArgs};
 use crate::distributed::{agree, Job};
 use anyhow::{bail, Result};
 use clap::Args;
+use moreml_cipher::format;
+use moreml_cipher::mapped::{MappedCipher, MappedFile};
 use moreml_cipher::prelude::*;
 use moreml_nn::collective::{self, Collective, Local};
-use moreml_nn::{persist, Learner, LossKind, Model, ModelConfig, TrainConfig};
+use moreml_nn::learner::progress;
+use moreml_nn::{persist, Learner, LossKind, Model, ModelConfig, Pair, Records, Rows, TrainConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,45 +50,56 @@ fn train_job(a: &TrainArgs, c: &Arc<dyn Collective>) -> Result<()> {
         ensure_output(&a.out.with_extension("json"), &[&a.data])
     };
     agree(&**c, if c.rank() == 0 { outputs_ok() } else { Ok(()) })?;
-    match agree(&**c, read_any(&a.data))? {
-        AnyFile::F32(file) => train_file(a, c, file),
-        AnyFile::F64(file) => train_file(a, c, file),
+    // Mapped, not read: batches are copied out of the map, so memory does not grow with the
+    // data, and a rank touches only the records of its shares.
+    let map = agree(&**c, MappedFile::open(&a.data).map_err(anyhow::Error::from))?;
+    let dtype = agree(&**c, Dtype::of_name(map.dtype()))?;
+    with_dtype!(dtype, train_file(a, c, &map))
+}
+
+fn train_file<T: Float>(a: &TrainArgs, c: &Arc<dyn Collective>, map: &MappedFile) -> Result<()> {
+    let regression = is_regression(map.extra());
+    let names = agree(&**c, data_names(&a.data, map.extra(), &map.names(), true))?;
+    let (xn, tn) = (names.0, names.1.unwrap_or_default());
+    match map.kind() {
+        format::Kind::Plaintext => {
+            let (x, t) = agree(&**c, (|| Ok((map.plain::<T>(&xn)?, map.plain::<T>(&tn)?)))())?;
+            run(a, c, (&x, &t), [x.shape(), t.shape()], regression, |m, tc| Ok(persist::save_plain(&a.out, m, Some(tc))?))
+        }
+        format::Kind::Ciphertext => {
+            let tensors = || -> Result<_> {
+                let (x, t) = (map.cipher::<T>(&xn)?, map.cipher::<T>(&tn)?);
+                if c.rank() == 0 {
+                    verify(&x)?;
+                    verify(&t)?;
+                }
+                Ok((x, t))
+            };
+            let (x, t) = agree(&**c, tensors())?;
+            run(a, c, (&x, &t), [x.shape(), t.shape()], regression, |m, tc| Ok(persist::save_cipher(&a.out, m, x.key(), Some(tc))?))
+        }
     }
 }
 
-fn train_file<T: Float>(a: &TrainArgs, c: &Arc<dyn Collective>, file: Tensors<T>) -> Result<()> {
-    let regression = is_regression(file.extra());
-    let names = agree(&**c, data_names(&a.data, file.extra(), &file.names(), true))?;
-    let (xn, tn) = (names.0, names.1.unwrap_or_default());
-    match file {
-        Tensors::Plain(f) => {
-            let (x, t) = agree(&**c, (|| Ok((f.get(&xn, &a.data)?, f.get(&tn, &a.data)?)))())?;
-            run(a, c, x, t, regression, |m, tc| Ok(persist::save_plain(&a.out, m, Some(tc))?))
-        }
-        Tensors::Cipher(f) => {
-            let tensors = || -> Result<_> {
-                let x = CipherTensor::from_wire_tagged(f.get(&xn, &a.data)?, &f.key, &xn)?;
-                Ok((x, CipherTensor::from_wire_tagged(f.get(&tn, &a.data)?, &f.key, &tn)?))
-            };
-            let (x, t) = agree(&**c, tensors())?;
-            let key = f.key.clone();
-            drop(f); // the 2x2 form is no longer needed: halve the memory
-            run(a, c, &x, &t, regression, |m, tc| Ok(persist::save_cipher(&a.out, m, &key, Some(tc))?))
-        }
-    }
+/// Checks every ciphertext of a mapped tensor before any training, chunk by chunk.
+pub fn verify<T: Float>(x: &MappedCipher<T>) -> Result<()> {
+    let bar = progress(x.len() as u64, "checking ciphertexts");
+    x.verify(|k| bar.inc(k as u64))?;
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// Configures, trains and (rank 0) saves; every step that can fail on one rank is agreed, so
 /// all ranks stop together and no partial model is written.
-fn run<D: Domain>(
+fn run<D: Domain, R: Rows<D>>(
     a: &TrainArgs,
     c: &Arc<dyn Collective>,
-    x: &D,
-    t: &D,
+    (x, t): (&R, &R),
+    shapes: [&[usize]; 2],
     regression: bool,
     save: impl FnOnce(&Model<D>, &TrainConfig) -> Result<()>,
 ) -> Result<()> {
-    let (cfg, tc) = configs(a, &**c, x.shape(), t.shape(), regression)?;
+    let (cfg, tc) = configs(a, &**c, shapes[0], shapes[1], regression)?;
     let model = fit(a, c, cfg, tc.clone(), x, t)?;
     agree(&**c, if c.rank() == 0 { save(&model, &tc) } else { Ok(()) })?;
     if c.rank() == 0 {
@@ -134,20 +146,21 @@ fn model_config(a: &TrainArgs, x: &[usize], t: &[usize], regression: bool) -> Re
 }
 
 /// Trains with per-epoch progress lines (rank 0); a diverged run is an error and writes nothing.
-fn fit<D: Domain>(
+fn fit<D: Domain, R: Rows<D>>(
     a: &TrainArgs,
     c: &Arc<dyn Collective>,
     cfg: ModelConfig,
     tc: TrainConfig,
-    x: &D,
-    t: &D,
+    x: &R,
+    t: &R,
 ) -> Result<Model<D>> {
+    let data = Pair::new(x, t)?;
     let (rank0, size) = (c.rank() == 0, c.size());
     if rank0 {
         eprintln!(
             "training {} on {} records ({}): {} epochs, batch {}, lr {}, momentum {}{}",
             if D::NAME == "cipher" { "on ciphertexts" } else { "on plaintext" },
-            x.shape()[0],
+            data.len(),
             path_name(&a.data),
             tc.epochs,
             tc.batch_size,
@@ -158,7 +171,7 @@ fn fit<D: Domain>(
     }
     let mut learner = Learner::new(Model::<D>::new(cfg)?, tc)?.with_progress(rank0).distributed(c.clone())?;
     let epochs = learner.config().epochs;
-    learner.fit(x, t, |_, s| {
+    learner.fit(&data, |_, s| {
         if rank0 {
             eprintln!("epoch {}/{epochs}: {:.2} s, {} steps, all values finite", s.epoch, s.seconds, s.steps);
         }

@@ -9,7 +9,7 @@ use moreml_cipher::prelude::*;
 use moreml_datasets::{resolve_mnist_dir, Mnist};
 use moreml_experiments::owner::{encrypt_records, Role};
 use moreml_more::{KeyParams, SecretKey};
-use moreml_nn::{Learner, Model, ModelConfig, TrainConfig};
+use moreml_nn::{Learner, Model, ModelConfig, Pair, TrainConfig};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -89,8 +89,8 @@ fn measure<T: Float>(data: &Mnist, arch: Arch, epochs: usize) -> Result<Value> {
     let mut enc = Learner::new(Model::<CipherTensor<T>>::new(cfg)?, tc)?;
     let (mut tp, mut tc_, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..epochs {
-        let p = plain.train_epoch(&x, &t)?.seconds;
-        let c = enc.train_epoch(&cx, &ct)?.seconds;
+        let p = plain.train_epoch(&Pair::new(&x, &t)?)?.seconds;
+        let c = enc.train_epoch(&Pair::new(&cx, &ct)?)?.seconds;
         tp.push(p);
         tc_.push(c);
         ratios.push(c / p);

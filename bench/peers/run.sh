@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# bench/peers: PyTorch (plaintext) and TenSEAL (CKKS) against moreml on the same models and the
+# same machine, one after the other; writes bench/peers/results/peers.{json,md}. Not in CI.
+#   bash bench/peers/run.sh                  # full MNIST, 2 epochs per run, 2 TenSEAL images
+#   EPOCHS=1 TENSEAL_IMAGES=1 bash bench/peers/run.sh
+# Needs the MNIST IDX files (.gz) in $MOREML_MNIST_DIR (default /work/shared/data/mnist) and
+# PyPI access the first time (the venv is kept in $PEERS_VENV, ~5.5 GiB: PyPI's Linux torch
+# wheel is the CUDA build and does not import without its nvidia-* packages).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MNIST=${MOREML_MNIST_DIR:-/work/shared/data/mnist}
+VENV=${PEERS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/moreml-peers-venv}
+EPOCHS=${EPOCHS:-2}
+TENSEAL_IMAGES=${TENSEAL_IMAGES:-2}
+OUT=bench/peers/results
+mkdir -p "$OUT"
+if ! "$VENV/bin/python" -c "import torch, tenseal, numpy" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "torch==2.15.*" "tenseal==0.3.18" numpy
+fi
+export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 RAYON_NUM_THREADS=2
+"$VENV/bin/python" bench/peers/torch_bench.py --mnist "$MNIST" --epochs "$EPOCHS" > "$OUT/torch.json"
+"$VENV/bin/python" bench/peers/tenseal_bench.py --mnist "$MNIST" --images "$TENSEAL_IMAGES" > "$OUT/tenseal.json"
+cargo build -q -p moreml --release
+target/release/moreml bench train --data-dir "$MNIST" --epochs "$EPOCHS" --json "$OUT/moreml.json"
+python3 bench/peers/combine.py "$OUT"
