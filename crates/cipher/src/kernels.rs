@@ -195,7 +195,11 @@ pub(crate) fn all_finite<T: Float>(x: &[T]) -> bool {
     let mut chunks = x.chunks_exact(LANES);
     for c in &mut chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
-            *a += v - v;
+            // `v - v` on purpose: 0 when finite, NaN otherwise.
+            #[allow(clippy::eq_op)]
+            {
+                *a += v - v;
+            }
         }
     }
     acc.iter().all(|a| *a == T::zero()) && chunks.remainder().iter().all(|v| v.is_finite())

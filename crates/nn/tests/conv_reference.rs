@@ -7,7 +7,7 @@
 //! coordinates `(a, b)` are exact, and are multiplied as `(a, b)(c, d) = (ac + bd, ad + bc)`.
 
 use moreml_cipher::prelude::*;
-use moreml_nn::layers::{Conv2dConfig, Module, PoolConfig};
+use moreml_nn::layers::{Conv2dConfig, PoolConfig};
 use moreml_nn::LayerConfig;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -130,10 +130,10 @@ impl ConvCase {
 }
 
 fn conv_case() -> impl Strategy<Value = ConvCase> {
-    (1usize..4, 1usize..9, 1usize..9, 1usize..4, 1usize..5, 1usize..5, 1usize..4).prop_filter_map(
-        "kernel must fit",
-        |(n, h, w, c, oc, k, s)| (k <= h && k <= w).then_some(ConvCase { n, h, w, c, oc, k, s }),
-    )
+    (1usize..4, 1usize..9, 1usize..9, 1usize..4, 1usize..5, 1usize..5, 1usize..4)
+        .prop_filter_map("kernel must fit", |(n, h, w, c, oc, k, s)| {
+            (k <= h && k <= w).then_some(ConvCase { n, h, w, c, oc, k, s })
+        })
 }
 
 /// Forward and backward through the real layer (twice: the second step runs on the buffers
@@ -159,7 +159,8 @@ fn check_conv<D: TestDomain>(case: ConvCase, seed: u64) {
         let mut db_ref = vec![El::default(); case.oc];
         let mut dx_ref = vec![El::default(); xe.len()];
         for [n, oy, ox, o, ky, kx, c] in case.terms() {
-            let (xi, wi, yi) = (case.xi(n, oy * case.s + ky, ox * case.s + kx, c), case.wi(ky, kx, c, o), case.yi(n, oy, ox, o));
+            let (xi, wi, yi) =
+                (case.xi(n, oy * case.s + ky, ox * case.s + kx, c), case.wi(ky, kx, c, o), case.yi(n, oy, ox, o));
             y_ref[yi] = y_ref[yi].add(xe[xi].mul(we[wi]));
             dw_ref[wi] = dw_ref[wi].add(xe[xi].mul(ge[yi]));
             dx_ref[xi] = dx_ref[xi].add(ge[yi].mul(we[wi]));
