@@ -164,9 +164,54 @@ impl<T: Float> Domain for CipherTensor<T> {
     }
 
     fn add_scalar(&self, c: T) -> Self {
-        let mut out = self.clone();
-        out.0.plane_mut(0).iter_mut().for_each(|v| *v += c);
-        out
+        // c * I only moves the first coordinate; the second is copied as is.
+        let (a, b) = (self.0.plane(0), self.0.plane(1));
+        let mut out = Planes::zeros(self.shape(), 2);
+        let (oa, ob) = out.planes_mut2();
+        for_chunks2(oa, ob, |x, y, off| {
+            for ((x, y), (&a, &b)) in x.iter_mut().zip(y.iter_mut()).zip(a[off..].iter().zip(&b[off..])) {
+                *x = a + c;
+                *y = b;
+            }
+        });
+        Self(out)
+    }
+
+    fn all_finite(&self) -> bool {
+        // One vectorised parallel pass instead of the trait's serial scan.
+        self.0.all_finite()
+    }
+
+    fn polynomial(&self, coeffs: &[f64], second: Option<&[f64]>) -> (Self, Option<Self>) {
+        let (a, b) = (self.0.plane(0), self.0.plane(1));
+        let lists = [Some(coeffs), second];
+        let ks: Vec<_> = lists.iter().flatten().map(|c| kernels::horner_coeffs::<T>(c)).collect();
+        let mut outs: Vec<Planes<T>> = ks.iter().map(|_| Planes::zeros(self.shape(), 2)).collect();
+        let slices = outs
+            .iter_mut()
+            .flat_map(|o| {
+                let (p, q) = o.planes_mut2();
+                [p, q]
+            })
+            .collect();
+        kernels::for_chunks_n(slices, |chunks, off| {
+            for (pair, k) in chunks.chunks_exact_mut(2).zip(&ks) {
+                let Some((top, rest)) = k else { continue };
+                let [pa, pb] = pair else { unreachable!("chunks of two") };
+                for ((oa, ob), (&xa, &xb)) in pa.iter_mut().zip(pb.iter_mut()).zip(a[off..].iter().zip(&b[off..])) {
+                    // Horner in the algebra, the exact operations of `mul` and `add_scalar`:
+                    // (p + q R')(xa + xb R') = (p xa + q xb) + (p xb + q xa) R'.
+                    let (mut p, mut q) = (T::zero() + *top, T::zero());
+                    for &c in rest {
+                        (p, q) = (p * xa + q * xb, p * xb + q * xa);
+                        p += c;
+                    }
+                    (*oa, *ob) = (p, q);
+                }
+            }
+        });
+        let second = second.and_then(|_| outs.pop()).map(Self);
+        (Self(outs.pop().expect("one output per coefficient list")), second)
     }
 
     fn matmul(&self, ta: bool, rhs: &Self, tb: bool) -> Self {
@@ -175,10 +220,8 @@ impl<T: Float> Domain for CipherTensor<T> {
         let (ao, bo, shape) = matmul_operands(self.shape(), ta, rhs.shape(), tb);
         let (a1, a2) = (self.0.plane(0), self.0.plane(1));
         let (b1, b2) = (rhs.0.plane(0), rhs.0.plane(1));
-        let mut sa = a1.to_vec();
-        kernels::update(&mut sa, a2, |x, y| x + y);
-        let mut sb = b1.to_vec();
-        kernels::update(&mut sb, b2, |x, y| x + y);
+        let sa = kernels::zip_collect(a1, a2, |x, y| x + y);
+        let sb = kernels::zip_collect(b1, b2, |x, y| x + y);
         let mut out = Planes::zeros(&shape, 2);
         let (c1, c2) = out.planes_mut2();
         kernels::gemm(c1, a1, ao, b1, bo, T::one(), false);

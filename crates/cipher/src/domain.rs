@@ -81,6 +81,11 @@ pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'stat
     /// # Shapes
     /// `op(self)`: `[m, k]`, `op(rhs)`: `[k, n]` -> `[m, n]`.
     fn matmul(&self, transpose_self: bool, rhs: &Self, transpose_rhs: bool) -> Self;
+    /// The polynomial `coeffs[0] + coeffs[1] x + ...` with public coefficients, by Horner's
+    /// rule (`acc = acc * x + k`: [`Domain::mul`] and [`Domain::add_scalar`] only), and the
+    /// same for a second coefficient list (an activation's derivative), in one fused pass.
+    /// Empty coefficients give zeros.
+    fn polynomial(&self, coeffs: &[f64], second: Option<&[f64]>) -> (Self, Option<Self>);
 
     /// Public constants: each value `v` becomes `v` (plain) or the trivial ciphertext `v*I`.
     ///
@@ -204,6 +209,11 @@ pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'stat
     fn im2col(&self, g: &Window2d) -> Self {
         wrap::<Self>(self.planes().im2col(g))
     }
+    /// [`Domain::im2col`] into the storage of `spare` (a buffer from an earlier step, any
+    /// shape, fully overwritten): no allocation in the steady state.
+    fn im2col_reuse(&self, g: &Window2d, spare: Option<Self>) -> Self {
+        wrap::<Self>(self.planes().im2col_reuse(g, spare.map(Self::into_planes)))
+    }
     /// Adjoint of [`Domain::im2col`].
     fn col2im(&self, g: &Window2d) -> Self {
         wrap::<Self>(self.planes().col2im(g))
@@ -211,6 +221,19 @@ pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'stat
     /// Slot `(dy, dx)` of every pooling window.
     fn window_slot(&self, g: &Window2d, dy: usize, dx: usize) -> Self {
         wrap::<Self>(self.planes().window_slot(g, dy, dx))
+    }
+    /// `scale` times the sum of each window (average pooling), one pass.
+    fn window_mean(&self, g: &Window2d, scale: Self::Scalar) -> Self {
+        wrap::<Self>(self.planes().window_mean(g, scale))
+    }
+    /// Adjoint of [`Domain::window_mean`].
+    fn window_mean_adjoint(&self, g: &Window2d, scale: Self::Scalar) -> Self {
+        wrap::<Self>(self.planes().window_mean_adjoint(g, scale))
+    }
+    /// SGD with momentum, public constants only, one pass:
+    /// `velocity = grad + momentum * velocity; self = self - lr * velocity`.
+    fn momentum_step(&mut self, velocity: &mut Self, grad: &Self, lr: Self::Scalar, momentum: Self::Scalar) {
+        self.planes_mut(Token(())).momentum_step(velocity.planes_mut(Token(())), grad.planes(), -lr, momentum)
     }
     /// Adjoint of [`Domain::window_slot`], accumulated into `acc`.
     fn add_to_window_slot(&self, acc: &mut Self, g: &Window2d, dy: usize, dx: usize) {

@@ -142,6 +142,31 @@ pub(crate) fn for_chunks2<T: Float>(o1: &mut [T], o2: &mut [T], f: impl Fn(&mut 
     }
 }
 
+/// Like [`for_chunks`] over any number of outputs of equal length, chunked in lockstep:
+/// `f(chunks, offset)` gets the `i`-th chunk of every output.
+pub(crate) fn for_chunks_n<T: Float>(mut outs: Vec<&mut [T]>, f: impl Fn(&mut [&mut [T]], usize) + Sync) {
+    let len = outs.first().map_or(0, |o| o.len());
+    debug_assert!(outs.iter().all(|o| o.len() == len));
+    if len < PAR_MIN {
+        f(&mut outs, 0);
+        return;
+    }
+    let mut pieces: Vec<Vec<&mut [T]>> = (0..len.div_ceil(CHUNK)).map(|_| Vec::with_capacity(outs.len())).collect();
+    for o in outs {
+        for (p, c) in pieces.iter_mut().zip(o.chunks_mut(CHUNK)) {
+            p.push(c);
+        }
+    }
+    pieces.into_par_iter().enumerate().for_each(|(i, mut p)| f(&mut p, i * CHUNK));
+}
+
+/// Public polynomial coefficients in the kernel's scalar type, highest degree first, split into
+/// the leading coefficient and the rest (`None` for an empty list, whose polynomial is 0).
+pub(crate) fn horner_coeffs<T: Float>(coeffs: &[f64]) -> Option<(T, Vec<T>)> {
+    let (&top, rest) = coeffs.split_last()?;
+    Some((T::of(top), rest.iter().rev().map(|&c| T::of(c)).collect()))
+}
+
 /// `out[i] = f(x[i])` in parallel.
 pub(crate) fn map<T: Float>(out: &mut [T], x: &[T], f: impl Fn(T) -> T + Sync) {
     for_chunks(out, |o, off| {
@@ -160,6 +185,24 @@ pub(crate) fn update<T: Float>(out: &mut [T], x: &[T], f: impl Fn(T, T) -> T + S
             *o = f(*o, v);
         }
     });
+}
+
+/// Whether every value is finite, in independent lanes so that it vectorises
+/// (`v - v` is 0 for finite `v` and NaN for NaN and infinities).
+pub(crate) fn all_finite<T: Float>(x: &[T]) -> bool {
+    const LANES: usize = 16;
+    let mut acc = [T::zero(); LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            // `v - v` on purpose: 0 when finite, NaN otherwise.
+            #[allow(clippy::eq_op)]
+            {
+                *a += v - v;
+            }
+        }
+    }
+    acc.iter().all(|a| *a == T::zero()) && chunks.remainder().iter().all(|v| v.is_finite())
 }
 
 /// `f(x[i], y[i])` collected into a new vector in one pass (parallel when large).

@@ -116,6 +116,34 @@ impl<T: Float> Domain for PlainTensor<T> {
         Self(self.0.with_data(kernels::map_collect(self.values(), |a| a + c)))
     }
 
+    fn all_finite(&self) -> bool {
+        // One vectorised parallel pass instead of the trait's serial scan.
+        self.0.all_finite()
+    }
+
+    fn polynomial(&self, coeffs: &[f64], second: Option<&[f64]>) -> (Self, Option<Self>) {
+        let x = self.values();
+        let lists = [Some(coeffs), second];
+        let ks: Vec<_> = lists.iter().flatten().map(|c| kernels::horner_coeffs::<T>(c)).collect();
+        let mut outs: Vec<Self> = ks.iter().map(|_| Self::zeros(self.shape())).collect();
+        kernels::for_chunks_n(outs.iter_mut().map(|o| o.values_mut()).collect(), |chunks, off| {
+            for (out, k) in chunks.iter_mut().zip(&ks) {
+                let Some((top, rest)) = k else { continue };
+                for (o, &v) in out.iter_mut().zip(&x[off..]) {
+                    // Same operations, in the same order, as `zeros + top` then
+                    // `mul` / `add_scalar` per coefficient: bit-identical to the unfused form.
+                    let mut acc = T::zero() + *top;
+                    for &c in rest {
+                        acc = acc * v + c;
+                    }
+                    *o = acc;
+                }
+            }
+        });
+        let second = second.and_then(|_| outs.pop());
+        (outs.pop().expect("one output per coefficient list"), second)
+    }
+
     fn matmul(&self, ta: bool, rhs: &Self, tb: bool) -> Self {
         let (ao, bo, shape) = matmul_operands(self.shape(), ta, rhs.shape(), tb);
         let mut out = Self::zeros(&shape);

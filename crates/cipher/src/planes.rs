@@ -205,6 +205,32 @@ impl<T: Float> Planes<T> {
         kernels::update(&mut self.data, &x.data, |s, v| alpha * v + beta * s);
     }
 
+    /// One SGD-with-momentum step in one pass over the three tensors:
+    /// `v = g + momentum * v; self = neg_lr * v + self` (the same roundings as two
+    /// [`Planes::axpby`] passes).
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    pub fn momentum_step(&mut self, v: &mut Self, g: &Self, neg_lr: T, momentum: T) {
+        self.same_shape(v, "momentum_step");
+        self.same_shape(g, "momentum_step");
+        kernels::for_chunks2(&mut self.data, &mut v.data, |w, v, off| {
+            for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(&g.data[off..]) {
+                *v = g + momentum * *v;
+                *w = neg_lr * *v + *w;
+            }
+        });
+    }
+
+    /// Whether every coordinate is finite (one vectorised parallel pass).
+    pub fn all_finite(&self) -> bool {
+        if self.data.len() < kernels::PAR_MIN {
+            kernels::all_finite(&self.data)
+        } else {
+            self.data.par_chunks(kernels::CHUNK).all(kernels::all_finite)
+        }
+    }
+
     /// `c * self` for a public constant `c`.
     pub fn scale(&self, c: T) -> Self {
         self.with_data(kernels::map_collect(&self.data, |v| v * c))
@@ -232,8 +258,10 @@ impl<T: Float> Planes<T> {
             let r = row.plane(p).to_vec();
             let dst = self.plane_mut(p);
             let go = |chunk: &mut [T]| {
-                for (v, &b) in chunk.iter_mut().zip(r.iter().cycle()) {
-                    *v += b;
+                for out in chunk.chunks_exact_mut(k.max(1)) {
+                    for (v, &b) in out.iter_mut().zip(&r) {
+                        *v += b;
+                    }
                 }
             };
             if dst.len() < kernels::PAR_MIN {
@@ -340,22 +368,43 @@ impl<T: Float> Planes<T> {
 
     /// im2col: `[N, H, W, C] -> [N*OH*OW, KH*KW*C]`, one row per output pixel.
     pub fn im2col(&self, g: &Window2d) -> Self {
+        self.im2col_reuse(g, None)
+    }
+
+    /// [`Planes::im2col`] written into `spare`'s storage when given (a buffer from an earlier
+    /// step: no allocation, no zeroing, no page faults in the steady state). Every element of
+    /// the result is written, so `spare`'s old values never leak through.
+    pub fn im2col_reuse(&self, g: &Window2d, spare: Option<Self>) -> Self {
         assert_eq!(self.shape, g.input_shape(), "im2col: input shape");
+        let shape = g.cols_shape();
+        let len = numel(&shape) * self.planes;
+        let mut data = spare.map(|s| s.data).unwrap_or_default();
+        if data.len() != len {
+            data.clear();
+            data.resize(len, T::zero());
+        }
+        let mut out = Self { shape: shape.to_vec(), planes: self.planes, data };
         let (oh, ow) = (g.oh(), g.ow());
         let row_len = g.kh * g.kw * g.c;
         let seg = g.kw * g.c; // contiguous run in the input for one kernel row
-        self.per_plane(&g.cols_shape(), |src, dst| {
-            dst.par_chunks_mut(row_len * ow).enumerate().for_each(|(nr, rows)| {
+        for p in 0..self.planes {
+            let src = self.plane(p);
+            out.plane_mut(p).par_chunks_mut(row_len * ow).enumerate().for_each(|(nr, rows)| {
                 let (n, oy) = (nr / oh, nr % oh);
                 for (ox, row) in rows.chunks_exact_mut(row_len).enumerate() {
-                    for ky in 0..g.kh {
+                    for (ky, dst) in row.chunks_exact_mut(seg).enumerate() {
                         let y = oy * g.stride + ky;
                         let start = ((n * g.h + y) * g.w + ox * g.stride) * g.c;
-                        row[ky * seg..(ky + 1) * seg].copy_from_slice(&src[start..start + seg]);
+                        // A plain loop: runs are short (5 values for a 5x5 single-channel
+                        // kernel), where a memcpy call costs more than the copy.
+                        for (d, &v) in dst.iter_mut().zip(&src[start..start + seg]) {
+                            *d = v;
+                        }
                     }
                 }
             });
-        })
+        }
+        out
     }
 
     /// The adjoint of [`Planes::im2col`]: scatter-adds rows back into `[N, H, W, C]`.
@@ -397,6 +446,69 @@ impl<T: Float> Planes<T> {
                     let s = ((n * g.h + y) * g.w + x) * c;
                     out_row[ox * c..(ox + 1) * c].copy_from_slice(&src[s..s + c]);
                 }
+            }
+        })
+    }
+
+    /// `scale *` the sum of every window, slots summed in row-major order:
+    /// `[N, H, W, C] -> [N, OH, OW, C]` (average pooling with `scale = 1 / (KH KW)`), one pass.
+    pub fn window_mean(&self, g: &Window2d, scale: T) -> Self {
+        assert_eq!(self.shape, g.input_shape(), "window_mean: input shape");
+        let (oh, ow, c) = (g.oh(), g.ow(), g.c);
+        self.per_plane(&g.slot_shape(), |src, dst| {
+            let go = |(nr, out_row): (usize, &mut [T])| {
+                let (n, oy) = (nr / oh, nr % oh);
+                for ox in 0..ow {
+                    let out = &mut out_row[ox * c..(ox + 1) * c];
+                    for slot in 0..g.kh * g.kw {
+                        let (y, x) = (oy * g.stride + slot / g.kw, ox * g.stride + slot % g.kw);
+                        let s = &src[((n * g.h + y) * g.w + x) * c..][..c];
+                        if slot == 0 {
+                            out.copy_from_slice(s);
+                        } else {
+                            for (o, &v) in out.iter_mut().zip(s) {
+                                *o += v;
+                            }
+                        }
+                    }
+                    for o in out.iter_mut() {
+                        *o *= scale;
+                    }
+                }
+            };
+            if dst.len() < kernels::PAR_MIN {
+                dst.chunks_exact_mut(ow * c).enumerate().for_each(go);
+            } else {
+                dst.par_chunks_exact_mut(ow * c).enumerate().for_each(go);
+            }
+        })
+    }
+
+    /// The adjoint of [`Planes::window_mean`]: `[N, OH, OW, C] -> [N, H, W, C]`, every
+    /// window slot receiving `scale * self` (accumulated where windows overlap), one pass.
+    pub fn window_mean_adjoint(&self, g: &Window2d, scale: T) -> Self {
+        assert_eq!(self.shape, g.slot_shape(), "window_mean_adjoint: slot shape");
+        let (oh, ow, c) = (g.oh(), g.ow(), g.c);
+        let image = g.h * g.w * c;
+        self.per_plane(&g.input_shape(), |src, dst| {
+            // One image per task: windows never reach into another image.
+            let go = |(n, img): (usize, &mut [T])| {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let gin = &src[((n * oh + oy) * ow + ox) * c..][..c];
+                        for slot in 0..g.kh * g.kw {
+                            let (y, x) = (oy * g.stride + slot / g.kw, ox * g.stride + slot % g.kw);
+                            for (d, &v) in img[(y * g.w + x) * c..][..c].iter_mut().zip(gin) {
+                                *d += v * scale;
+                            }
+                        }
+                    }
+                }
+            };
+            if dst.len() < kernels::PAR_MIN {
+                dst.chunks_exact_mut(image).enumerate().for_each(go);
+            } else {
+                dst.par_chunks_exact_mut(image).enumerate().for_each(go);
             }
         })
     }

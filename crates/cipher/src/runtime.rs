@@ -51,4 +51,21 @@ pub fn init(threads: usize, flush_to_zero: bool) {
     if flush_to_zero {
         set_flush_to_zero();
     }
+    keep_freed_memory();
+}
+
+/// Tells glibc's allocator to keep freed memory instead of handing it back to the kernel.
+///
+/// A training step allocates and frees the same few tensors (up to tens of MB) every step; by
+/// default glibc serves large blocks with `mmap` and trims the heap top on `free`, so every step
+/// paid page faults and kernel page zeroing again (measured: a quarter of a CNN epoch in the
+/// kernel). Blocks up to 32 MiB (glibc's cap) now come from the heap, and the heap is trimmed
+/// only past 1 GiB of free space. Other C libraries: no-op.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tunables; it is thread-safe in glibc.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
 }

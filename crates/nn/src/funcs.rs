@@ -19,14 +19,8 @@ fn c<D: Domain>(x: f64) -> D::Scalar {
 /// assert_eq!(y.values(), &[4.0, 13.0]);
 /// ```
 pub fn polynomial<D: Domain>(x: &D, coeffs: &[f64]) -> D {
-    let Some((&top, rest)) = coeffs.split_last() else {
-        return D::zeros(x.shape());
-    };
-    let mut acc = D::zeros(x.shape()).add_scalar(c::<D>(top));
-    for &k in rest.iter().rev() {
-        acc = acc.mul(x).add_scalar(c::<D>(k));
-    }
-    acc
+    // Fused kernel: `zeros + top`, then `mul` and `add_scalar` per coefficient, in one pass.
+    x.polynomial(coeffs, None).0
 }
 
 /// Derivative coefficients of a polynomial.

@@ -38,18 +38,17 @@ impl<D: Domain> Sgd<D> {
         if self.velocity.len() < params.len() {
             self.velocity.resize(params.len(), None);
         }
-        let (lr, momentum) = (D::Scalar::of(-self.lr), D::Scalar::of(self.momentum));
+        let (lr, momentum) = (D::Scalar::of(self.lr), D::Scalar::of(self.momentum));
         for (p, slot) in params.into_iter().zip(&mut self.velocity) {
             let Some(g) = p.grad.take() else { continue };
-            let v = match slot.take() {
-                Some(mut v) => {
-                    v.axpby(D::Scalar::of(1.0), &g, momentum);
-                    v
+            match slot {
+                // Velocity and weight updated in one pass (same roundings as two passes).
+                Some(v) => p.value.momentum_step(v, &g, lr, momentum),
+                None => {
+                    p.value.axpby(-lr, &g, D::Scalar::of(1.0));
+                    *slot = Some(g);
                 }
-                None => g,
-            };
-            p.value.axpby(lr, &v, D::Scalar::of(1.0));
-            *slot = Some(v);
+            }
         }
     }
 }

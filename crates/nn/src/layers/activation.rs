@@ -56,8 +56,10 @@ impl Activation {
     fn apply<D: Domain>(&self, x: &D, slope: bool) -> (D, Option<D>) {
         match self {
             Activation::Square | Activation::ReluPoly { .. } | Activation::Polynomial { .. } => {
+                // Value and derivative in one fused pass over `x`.
                 let k = self.coefficients().unwrap_or_default();
-                (funcs::polynomial(x, &k), slope.then(|| funcs::polynomial(x, &funcs::derivative(&k))))
+                let dk = funcs::derivative(&k);
+                x.polynomial(&k, slope.then_some(&dk[..]))
             }
             Activation::Sigmoid => {
                 let y = funcs::sigmoid(x);

@@ -33,10 +33,12 @@ impl PoolConfig {
 }
 
 /// Window geometry of a pooling layer for a batch (trailing rows/columns that do not fill a
-/// window are dropped).
+/// window are dropped: `(h - size) / size + 1 = h / size` windows, and the gradient of the
+/// dropped inputs is 0). The geometry keeps the real input size: trimming it here made the
+/// window kernels reject the input of any image side not divisible by the pool size.
 fn geometry<D: Domain>(x: &D, size: usize) -> Window2d {
     let s = x.shape();
-    Window2d { n: s[0], h: s[1] - s[1] % size, w: s[2] - s[2] % size, c: s[3], kh: size, kw: size, stride: size }
+    Window2d { n: s[0], h: s[1], w: s[2], c: s[3], kh: size, kw: size, stride: size }
 }
 
 /// Mean over `size x size` windows.
@@ -46,27 +48,26 @@ pub struct AvgPool {
     geom: Option<Window2d>,
 }
 
+impl AvgPool {
+    /// `1 / size^2`, the public weight of each window slot.
+    fn scale<D: Domain>(&self) -> D::Scalar {
+        D::Scalar::of(1.0 / (self.size * self.size) as f64)
+    }
+}
+
 impl<D: Domain> Module<D> for AvgPool {
     /// # Shapes
     /// `[n, h, w, c] -> [n, h / size, w / size, c]`.
     fn forward(&mut self, x: D, _train: bool) -> Result<D> {
         let g = geometry(&x, self.size);
-        let mut acc = x.window_slot(&g, 0, 0);
-        for slot in 1..self.size * self.size {
-            acc = acc.add(&x.window_slot(&g, slot / self.size, slot % self.size));
-        }
         self.geom = Some(g);
-        Ok(acc.scale(D::Scalar::of(1.0 / (self.size * self.size) as f64)))
+        // One fused pass: slots summed in row-major order, then scaled.
+        Ok(x.window_mean(&g, self.scale::<D>()))
     }
 
     fn backward(&mut self, g: D) -> Result<Option<D>> {
         let geom = self.geom.ok_or_else(no_forward)?;
-        let g = g.scale(D::Scalar::of(1.0 / (self.size * self.size) as f64));
-        let mut dx = D::zeros(&geom.input_shape());
-        for slot in 0..self.size * self.size {
-            g.add_to_window_slot(&mut dx, &geom, slot / self.size, slot % self.size);
-        }
-        Ok(Some(dx))
+        Ok(Some(g.window_mean_adjoint(&geom, self.scale::<D>())))
     }
 
     fn clone_box(&self) -> Box<dyn Module<D>> {
