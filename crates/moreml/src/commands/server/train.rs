@@ -64,7 +64,9 @@ fn train_file<T: Float>(a: &TrainArgs, c: &Arc<dyn Collective>, map: &MappedFile
     match map.kind() {
         format::Kind::Plaintext => {
             let (x, t) = agree(&**c, (|| Ok((map.plain::<T>(&xn)?, map.plain::<T>(&tn)?)))())?;
-            run(a, c, (&x, &t), [x.shape(), t.shape()], regression, |m, tc| Ok(persist::save_plain(&a.out, m, Some(tc))?))
+            run(a, c, (&x, &t), [x.shape(), t.shape()], regression, |m, tc| {
+                Ok(persist::save_plain(&a.out, m, Some(tc))?)
+            })
         }
         format::Kind::Ciphertext => {
             let tensors = || -> Result<_> {
@@ -76,7 +78,9 @@ fn train_file<T: Float>(a: &TrainArgs, c: &Arc<dyn Collective>, map: &MappedFile
                 Ok((x, t))
             };
             let (x, t) = agree(&**c, tensors())?;
-            run(a, c, (&x, &t), [x.shape(), t.shape()], regression, |m, tc| Ok(persist::save_cipher(&a.out, m, x.key(), Some(tc))?))
+            run(a, c, (&x, &t), [x.shape(), t.shape()], regression, |m, tc| {
+                Ok(persist::save_cipher(&a.out, m, x.key(), Some(tc))?)
+            })
         }
     }
 }
