@@ -40,6 +40,7 @@ pub enum Buffer<'a> {
 
 impl<'a> Buffer<'a> {
     /// The buffer of a vector of the model's scalar type (`f32` or `f64`).
+    #[allow(clippy::ptr_arg)] // `Any` downcasting needs the sized `Vec<T>`, not `[T]`
     pub fn of<T: Float>(values: &'a mut Vec<T>) -> Result<Self> {
         let any = values as &mut dyn Any;
         if any.is::<Vec<f64>>() {
