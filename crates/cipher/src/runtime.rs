@@ -1,4 +1,5 @@
-//! Process-wide compute settings: flush-to-zero for subnormal floats on every compute thread.
+//! Process-wide compute settings: flush-to-zero for subnormal floats on every compute thread,
+//! and allocator tunables that keep a training step free of page faults.
 //!
 //! Square-activation networks produce many subnormal values; on x86 each one costs ~100
 //! cycles unless FTZ/DAZ is on (measured 10-30x slower epochs in PyTorch on this kind of
@@ -29,7 +30,8 @@ pub fn flush_to_zero_enabled() -> bool {
     false
 }
 
-/// Builds the global rayon pool with FTZ/DAZ on every worker (once), and on the caller.
+/// Builds the global rayon pool with FTZ/DAZ on every worker (once), and on the caller; also
+/// tells the allocator to keep freed memory for the next training step (see `keep_freed_memory`).
 ///
 /// `threads = 0` uses rayon's default (one per core). Later calls only set the caller's flag.
 ///
