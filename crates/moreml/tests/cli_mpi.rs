@@ -176,6 +176,15 @@ fn a_failing_rank_ends_the_job_without_a_model() {
     assert!(log.contains("moreml: error: rank 1 of the distributed job failed: "), "rank 0's error\n{log}");
     assert!(log.contains("missing.safetensors"), "the cause is named\n{log}");
     assert!(!Path::new(&out).exists(), "no model may be written\n{log}");
+    // rank 1 holds another data set (the 40 test records): stopped before training, no hang
+    let run = mpirun_mpmd(&[rank(&good), rank(&d.arg("data/test.safetensors"))]);
+    let log = text(&run);
+    assert!(!run.status.success(), "the job must fail\n{log}");
+    assert!(
+        log.contains("rank 1 of the distributed job failed: its data set has shapes [[40, 784], [40, 10]]"),
+        "{log}"
+    );
+    assert!(!Path::new(&out).exists(), "no model may be written\n{log}");
     // rank 1's records overflow (inputs scaled by 1e200: their squares are infinite) at step 1
     let mut f = format::read_plain::<f64>(&d.path("data/train.safetensors")).unwrap();
     for (name, t) in f.tensors.iter_mut() {

@@ -40,7 +40,9 @@ pub enum Buffer<'a> {
 
 impl<'a> Buffer<'a> {
     /// The buffer of a vector of the model's scalar type (`f32` or `f64`).
-    #[allow(clippy::ptr_arg)] // `Any` downcasting needs the sized `Vec<T>`, not `[T]`
+    // A `Vec` and not a slice: `Any` identifies only sized types, and the vector's type is what
+    // tells f32 from f64 without unsafe code.
+    #[allow(clippy::ptr_arg)]
     pub fn of<T: Float>(values: &'a mut Vec<T>) -> Result<Self> {
         let any = values as &mut dyn Any;
         if any.is::<Vec<f64>>() {

@@ -103,6 +103,7 @@ fn run<D: Domain, R: Rows<D>>(
     regression: bool,
     save: impl FnOnce(&Model<D>, &TrainConfig) -> Result<()>,
 ) -> Result<()> {
+    same_shapes(&**c, &shapes)?;
     let (cfg, tc) = configs(a, &**c, shapes[0], shapes[1], regression)?;
     let model = fit(a, c, cfg, tc.clone(), x, t)?;
     agree(&**c, if c.rank() == 0 { save(&model, &tc) } else { Ok(()) })?;
@@ -110,6 +111,27 @@ fn run<D: Domain, R: Rows<D>>(
         eprintln!("wrote model to {} (architecture in {})", a.out.display(), a.out.with_extension("json").display());
     }
     Ok(())
+}
+
+/// Every rank must hold the same data set (same record count, so the same batch order and
+/// the same number of steps): a rank whose data differ from rank 0's stops the job here instead
+/// of waiting forever in a collective later.
+fn same_shapes(c: &dyn Collective, shapes: &[&[usize]]) -> Result<()> {
+    let mine: Vec<f64> =
+        shapes.iter().flat_map(|s| std::iter::once(s.len()).chain(s.iter().copied())).map(|v| v as f64).collect();
+    let mut root = mine.clone();
+    let mut len = [mine.len() as f64];
+    c.broadcast(collective::Buffer::F64(&mut len), 0)?;
+    root.resize(len[0] as usize, 0.0);
+    c.broadcast(collective::Buffer::F64(&mut root), 0)?;
+    let local = if root == mine {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "its data set has shapes {shapes:?}, rank 0's differs; every rank needs the same data file"
+        ))
+    };
+    agree(c, local)
 }
 
 /// The model and training configuration: read by rank 0 (flags, --model-config file),
