@@ -155,10 +155,11 @@ impl MappedFile {
 
     fn rows<T: Float>(&self, e: &RawEntry, record_shape: &[usize], per_record: usize) -> Result<Rows<T>> {
         format::check_dtype::<T>(&self.path, e)?;
-        let Some((&n, _)) = record_shape.split_first() else {
+        let Some((_, row)) = record_shape.split_first() else {
             return Err(Error::NotRecords { path: self.path.clone(), name: e.name.clone(), shape: e.shape.clone() });
         };
-        let row_values = if n == 0 { 0 } else { (e.end - e.start) / std::mem::size_of::<T>() / n };
+        // The header parser checked that the shape's size fits the file, so no overflow here.
+        let row_values = row.iter().product::<usize>() * per_record;
         Ok(Rows {
             shared: Arc::clone(&self.shared),
             what: format!("{} tensor '{}'", self.path.display(), e.name),
@@ -369,7 +370,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.safetensors");
         let basis = PublicBasis::new([0.0, 1.0, 1.0, 0.0]).unwrap();
-        let key = KeyTag { key_id: "k".into(), basis: basis.clone() };
+        let key = KeyTag { key_id: "k".into(), basis };
         let mut raw: Vec<f64> = (0..10 * 3).flat_map(|i| basis.from_coords(i as f64, 1.0)).collect();
         let mut wire = WireCiphertext::from_vec(&[10, 3], raw.clone()).unwrap();
         let file =

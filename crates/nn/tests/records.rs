@@ -52,7 +52,7 @@ fn mapped_ciphertext_training_equals_in_memory_training() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.safetensors");
     let basis = PublicBasis::new([0.6, 0.8, 0.8, -0.6]).unwrap();
-    let key = KeyTag { key_id: "k".into(), basis: basis.clone() };
+    let key = KeyTag { key_id: "k".into(), basis };
     // Ciphertexts with a hidden side: (a, b) = (value, small offset).
     let enc = |p: &PlainTensor<f64>| {
         let raw = p.values().iter().enumerate().flat_map(|(i, &v)| basis.from_coords(v, (i % 5) as f64 * 0.01));
