@@ -60,6 +60,10 @@ def main():
     ctx.global_scale = 2**40
     ctx.generate_galois_keys()
     setup_s = time.perf_counter() - t0
+    print(f"tenseal: context and galois keys {setup_s:.1f} s", file=sys.stderr, flush=True)
+
+    def stage(name, t):
+        print(f"tenseal:   {name} done at {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
 
     images = read_images(a.mnist / "t10k-images-idx3-ubyte.gz", a.images)
     per_image, max_diff = [], 0.0
@@ -69,11 +73,15 @@ def main():
         for h in range(2):  # output rows 12h..12h+11 come from image rows 12h..12h+15
             enc, windows = ts.im2col_encoding(ctx, img[12 * h : 12 * h + 16].tolist(), 5, 5, 1)
             chans += [enc.conv2d_im2col(kernels[c].tolist(), windows) + float(kbias[c]) for c in range(8)]
+        stage("encrypt + conv", t0)
         x = ts.CKKSVector.pack_vectors(chans)
         x = x.polyval(coeffs)
+        stage("pack + act", t0)
         x = x.mm(w1_full.tolist()) + b1.tolist()
+        stage("dense 128", t0)
         x = x.polyval(coeffs)
         x = x.mm(w2.tolist()) + b2.tolist()
+        stage("act + dense 10", t0)
         out = np.array(x.decrypt())
         per_image.append(time.perf_counter() - t0)
         with torch.no_grad():
