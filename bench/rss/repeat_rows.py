@@ -3,7 +3,7 @@
 Every tensor's first axis is multiplied by --times (records 0..n-1, then 0..n-1 again, ...);
 the header (metadata included, e.g. the ciphertext key tag) is kept. Streams the data, so a
 file far larger than memory is written with a few MiB of memory. Used by bench/rss/run.sh to
-build a data set larger than half the machine's memory from a small encrypted one.
+build a data set larger than half the machine's memory from a small one.
 """
 
 import argparse

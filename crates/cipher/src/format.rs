@@ -584,6 +584,113 @@ pub fn write_cipher<T: Float>(path: &Path, file: &CipherFile<T>) -> Result<()> {
     write_tensors(path, meta, tensors)
 }
 
+/// Writes a plaintext tensor file whose values arrive in pieces (a data set larger than
+/// memory), atomically. `tensors` lists every tensor's name and shape in file order; `fill`
+/// must then push exactly the values of each tensor, in that order, into the [`TensorSink`].
+///
+/// The producer's error type `E` (anything a [`crate::Error`] converts into) passes through.
+pub fn write_plain_streamed<T: Float, E: From<Error>>(
+    path: &Path,
+    extra: &BTreeMap<String, String>,
+    tensors: &[(String, Vec<usize>)],
+    fill: impl FnOnce(&mut TensorSink<'_, T>) -> Result<(), E>,
+) -> Result<(), E> {
+    write_streamed(path, header(Kind::Plaintext, T::NAME, None, extra), tensors.to_vec(), fill)
+}
+
+/// [`write_plain_streamed`] for ciphertexts: `tensors` holds logical shapes; the pushed values
+/// are the wire layout (4 scalars per value, as [`WireCiphertext::raw`]).
+pub fn write_cipher_streamed<T: Float, E: From<Error>>(
+    path: &Path,
+    key: &KeyTag,
+    extra: &BTreeMap<String, String>,
+    tensors: &[(String, Vec<usize>)],
+    fill: impl FnOnce(&mut TensorSink<'_, T>) -> Result<(), E>,
+) -> Result<(), E> {
+    let on_disk = tensors.iter().map(|(n, s)| (n.clone(), [s.as_slice(), &[2, 2]].concat())).collect();
+    write_streamed(path, header(Kind::Ciphertext, T::NAME, Some(key), extra), on_disk, fill)
+}
+
+/// The receiving end of a streamed write: values go to the current tensor, then the next.
+pub struct TensorSink<'a, T: Float> {
+    path: &'a Path,
+    out: std::io::BufWriter<std::fs::File>,
+    /// Scalars still expected, per tensor in file order.
+    remaining: Vec<(String, usize)>,
+    current: usize,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Float> TensorSink<'_, T> {
+    /// Appends `values` to the file (to the current tensor and, past its end, the next ones).
+    pub fn push(&mut self, mut values: &[T]) -> Result<()> {
+        while !values.is_empty() {
+            let Some((_, left)) = self.remaining.get_mut(self.current) else {
+                return Err(self.mismatch(format!("{} value(s) past the last tensor", values.len())));
+            };
+            let take = values.len().min(*left);
+            if take == 0 {
+                self.current += 1;
+                continue;
+            }
+            self.out.write_all(bytemuck::cast_slice(&values[..take])).map_err(io_err(self.path))?;
+            *left -= take;
+            values = &values[take..];
+        }
+        Ok(())
+    }
+
+    fn mismatch(&self, detail: String) -> Error {
+        let source = std::io::Error::other(format!("streamed write does not match its table of contents: {detail}"));
+        Error::Io { path: self.path.to_path_buf(), source }
+    }
+}
+
+fn write_streamed<T: Float, E: From<Error>>(
+    path: &Path,
+    meta: HashMap<String, String>,
+    tensors: Vec<(String, Vec<usize>)>,
+    fill: impl FnOnce(&mut TensorSink<'_, T>) -> Result<(), E>,
+) -> Result<(), E> {
+    if let Some(name) = first_duplicate(tensors.iter().map(|(n, _)| n.as_str())) {
+        let source = std::io::Error::other(format!("tensor name '{name}' appears twice"));
+        return Err(Error::Io { path: path.to_path_buf(), source }.into());
+    }
+    let width = std::mem::size_of::<T>();
+    let dtype = serde_json::to_value(T::DTYPE).expect("dtypes serialise");
+    let mut toc = serde_json::Map::new();
+    toc.insert("__metadata__".into(), serde_json::to_value(&meta).expect("string maps serialise"));
+    let mut offset = 0usize;
+    for (name, shape) in &tensors {
+        let bytes = shape.iter().product::<usize>() * width;
+        let entry = serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": [offset, offset + bytes] });
+        toc.insert(name.clone(), entry);
+        offset += bytes;
+    }
+    let mut json = serde_json::to_vec(&toc).expect("tables of contents serialise");
+    // Same layout as the safetensors writer: the header padded with spaces to 8 bytes, so
+    // every tensor starts aligned.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    write_atomic_with(path, None, |tmp| {
+        let file = std::fs::File::create(tmp).map_err(io_err(path))?;
+        let mut sink = TensorSink {
+            path,
+            out: std::io::BufWriter::with_capacity(1 << 20, file),
+            remaining: tensors.iter().map(|(n, s)| (n.clone(), s.iter().product::<usize>())).collect(),
+            current: 0,
+            _t: std::marker::PhantomData,
+        };
+        sink.out.write_all(&(json.len() as u64).to_le_bytes()).map_err(io_err(path))?;
+        sink.out.write_all(&json).map_err(io_err(path))?;
+        fill(&mut sink)?;
+        if let Some((name, left)) = sink.remaining.iter().find(|(_, left)| *left > 0) {
+            return Err(sink.mismatch(format!("tensor '{name}' is {left} value(s) short")).into());
+        }
+        let file = sink.out.into_inner().map_err(|e| Error::Io { path: path.to_path_buf(), source: e.into_error() })?;
+        Ok(file.sync_all().map_err(io_err(path))?)
+    })
+}
+
 /// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename),
 /// optionally with Unix permission bits `mode` (e.g. `0o600` for keys) set before the rename.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
@@ -594,14 +701,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
     })
 }
 
-fn write_atomic_with(path: &Path, mode: Option<u32>, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+fn write_atomic_with<E: From<Error>>(
+    path: &Path,
+    mode: Option<u32>,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
     let dir: PathBuf = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     if !dir.is_dir() {
         let source = std::io::Error::new(std::io::ErrorKind::NotFound, "its directory does not exist");
-        return Err(Error::Io { path: path.to_path_buf(), source });
+        return Err(Error::Io { path: path.to_path_buf(), source }.into());
     }
     let tmp = tempfile::Builder::new().prefix(".moreml-").suffix(".tmp").tempfile_in(&dir).map_err(io_err(path))?;
     #[cfg(unix)]

@@ -180,6 +180,18 @@ impl MappedFile {
         Ok(MappedPlain(self.rows(e, &e.shape, 1)?))
     }
 
+    /// The plaintext tensor `name` whole, whatever its rank (a 0-d tensor has no records to
+    /// read one by one).
+    pub fn plain_whole<T: Float>(&self, name: &str) -> Result<PlainTensor<T>> {
+        if self.parsed.kind != Kind::Plaintext {
+            return Err(format::wrong_kind(&self.path, Kind::Plaintext, self.parsed.kind));
+        }
+        let e = self.entry(name)?;
+        format::check_dtype::<T>(&self.path, e)?;
+        let bytes = &self.shared.map[self.data_start + e.start..self.data_start + e.end];
+        PlainTensor::from_vec(&e.shape, bytemuck::pod_collect_to_vec(bytes))
+    }
+
     /// The ciphertext tensor `name`, read record by record (shape `[n, ..., 2, 2]` on disk).
     pub fn cipher<T: Float>(&self, name: &str) -> Result<MappedCipher<T>> {
         if self.parsed.kind != Kind::Ciphertext {

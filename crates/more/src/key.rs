@@ -1,14 +1,16 @@
 //! The secret key, encryption and decryption.
 
-use crate::sampler::RSampler;
+use crate::sampler::{layout, PlainRecords, RSampler};
 use crate::{KeyParams, RDistribution};
 use moreml_cipher::format::{self, CipherFile, PlainFile, Role, Roles};
+use moreml_cipher::mapped::MappedFile;
 use moreml_cipher::{Domain, Float, KeyTag, PlainTensor, PublicBasis, WireCiphertext};
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::{ChaCha12Rng, ChaCha20Rng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::{Error, Result};
@@ -230,29 +232,70 @@ impl SecretKey {
         dist: RDistribution,
         rng: &mut impl RngCore,
     ) -> Result<WireCiphertext<T>> {
-        x.check_finite("plaintext")?;
-        let values = x.values();
-        let n = values.len();
+        let mut wire = Vec::new();
+        // One chunk: the whole tensor is in memory already.
+        let records = layout(Domain::shape(x)).0.max(1);
+        self.encrypt_records(x, dist, rng, records, |chunk| {
+            wire = std::mem::take(chunk);
+            Ok(())
+        })?;
+        Ok(WireCiphertext::from_vec(Domain::shape(x), wire)?)
+    }
+
+    /// Encrypts `src` in chunks of `chunk_records` records, handing each chunk's ciphertexts
+    /// (wire layout, 4 scalars per value) to `sink`; memory stays bounded by one chunk, so a
+    /// mapped data set larger than memory can be encrypted into a streamed file.
+    ///
+    /// Errors on NaN or infinite plaintexts: they would poison every computation silently.
+    pub fn encrypt_records<T: Float>(
+        &self,
+        src: &impl PlainRecords<T>,
+        dist: RDistribution,
+        rng: &mut impl RngCore,
+        chunk_records: usize,
+        mut sink: impl FnMut(&mut Vec<T>) -> Result<()>,
+    ) -> Result<()> {
         dist.validate().map_err(Error::BadParams)?;
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let sampler = RSampler::new(dist, x, seed);
+        let chunk_records = chunk_records.max(1);
+        let sampler = RSampler::fit(dist, src, chunk_records, seed)?;
+        let (records, row) = layout(src.shape());
         let (p, q) = (self.p, self.q);
-        let mut out = vec![T::zero(); 4 * n];
-        out.par_chunks_mut(4 * STREAM_CHUNK).enumerate().for_each(|(chunk, dst)| {
-            let mut rng = ChaCha12Rng::from_seed(seed);
-            rng.set_stream(chunk as u64);
-            let start = chunk * STREAM_CHUNK;
-            let mut r = vec![0.0; dst.len() / 4];
-            sampler.fill(start, &mut r, &mut rng);
-            for ((c, &m), &r) in dst.chunks_exact_mut(4).zip(&values[start..]).zip(&r) {
-                let m = m.f64();
-                for t in 0..4 {
-                    c[t] = T::of(m * p[t] + r * q[t]);
+        let mut out = Vec::new();
+        for first in (0..records).step_by(chunk_records) {
+            let count = chunk_records.min(records - first);
+            let values = src.records(first, count)?;
+            let start = first * row;
+            if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+                return Err(moreml_cipher::Error::NonFinite {
+                    what: "plaintext".into(),
+                    index: start + at,
+                    value: values[at].f64(),
+                    hint: "remove or replace non-finite values in the input data",
                 }
+                .into());
             }
-        });
-        Ok(WireCiphertext::from_vec(x.shape(), out)?)
+            let draws = sampler.chunk(src, first, count)?;
+            out.resize(4 * values.len(), T::zero());
+            out.par_chunks_mut(4 * STREAM_CHUNK).enumerate().for_each(|(k, dst)| {
+                let mut rng = ChaCha12Rng::from_seed(seed);
+                // Stream id = flat index of the task's first value: unique whatever the chunking
+                // (record-level draws use ids from 2^48 on).
+                rng.set_stream((start + k * STREAM_CHUNK) as u64);
+                let offset = k * STREAM_CHUNK;
+                let mut r = vec![0.0; dst.len() / 4];
+                draws.fill(offset, &mut r, &mut rng);
+                for ((c, &m), &r) in dst.chunks_exact_mut(4).zip(&values[offset..]).zip(&r) {
+                    let m = m.f64();
+                    for t in 0..4 {
+                        c[t] = T::of(m * p[t] + r * q[t]);
+                    }
+                }
+            });
+            sink(&mut out)?;
+        }
+        Ok(())
     }
 
     /// `S^-1 C S` for one ciphertext (callers scale `c`, see `unmask_scaled`).
@@ -366,11 +409,60 @@ impl SecretKey {
             .tensors
             .iter()
             .map(|(name, t)| {
-                let dist = if roles.role(name) == Some(Role::Target) { self.params.r_targets } else { self.params.r };
-                self.encrypt_as(t, dist, &mut rng).map(|c| (name.clone(), c)).map_err(|e| e.context(name))
+                self.encrypt_as(t, self.dist_for(&roles, name), &mut rng)
+                    .map(|c| (name.clone(), c))
+                    .map_err(|e| e.context(name))
             })
             .collect::<Result<_>>()?;
         Ok(CipherFile { key: self.tag.clone(), tensors, extra: plain.extra.clone() })
+    }
+
+    /// [`SecretKey::encrypt_file`] for a file of any size: reads `input` (memory-mapped)
+    /// `chunk_records` records at a time and streams the ciphertexts into `output` (written
+    /// atomically), so memory stays bounded by one chunk. `extra` is the output's free-form
+    /// header (the input's, possibly with roles added); `progress` gets the number of values
+    /// encrypted so far.
+    pub fn encrypt_mapped<T: Float>(
+        &self,
+        input: &MappedFile,
+        extra: &BTreeMap<String, String>,
+        output: &Path,
+        chunk_records: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<()> {
+        let roles = Roles::from_extra(extra)?.unwrap_or_default();
+        let tensors: Vec<(String, Vec<usize>)> = input.info().entries.into_iter().map(|e| (e.name, e.shape)).collect();
+        let mut rng = ChaCha20Rng::from_os_rng();
+        let mut done = 0;
+        format::write_cipher_streamed::<T, Error>(output, &self.tag, extra, &tensors, |sink| {
+            for (name, shape) in &tensors {
+                let dist = self.dist_for(&roles, name);
+                let mut sink_chunk = |wire: &mut Vec<T>| {
+                    sink.push(wire)?;
+                    done += wire.len() / 4;
+                    progress(done);
+                    Ok(())
+                };
+                let encrypted = if shape.is_empty() {
+                    let x = input.plain_whole::<T>(name)?;
+                    self.encrypt_records(&x, dist, &mut rng, chunk_records, &mut sink_chunk)
+                } else {
+                    let x = input.plain::<T>(name)?;
+                    self.encrypt_records(&x, dist, &mut rng, chunk_records, &mut sink_chunk)
+                };
+                encrypted.map_err(|e| e.context(name))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The r distribution for tensor `name`: `r_targets` for declared targets, `r` otherwise.
+    fn dist_for(&self, roles: &Roles, name: &str) -> RDistribution {
+        if roles.role(name) == Some(Role::Target) {
+            self.params.r_targets
+        } else {
+            self.params.r
+        }
     }
 
     /// Decrypts every tensor of a ciphertext file made under this key; returns the plaintext

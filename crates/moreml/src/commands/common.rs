@@ -239,3 +239,14 @@ pub fn data_names(
 pub fn is_regression(extra: &std::collections::BTreeMap<String, String>) -> bool {
     extra.get(TASK_KEY).is_some_and(|t| t == "regression")
 }
+
+/// A progress bar for `len` units of work described by `what` (hidden when stderr is not a
+/// terminal, as indicatif does by default).
+pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}

@@ -1,10 +1,11 @@
 //! Owner commands: keygen, encrypt, decrypt.
 
 use crate::cli::{CryptArgs, KeygenArgs, RDist};
-use crate::commands::common::with_dtype;
+use crate::commands::common::{progress, with_dtype};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use moreml_cipher::format::{self, Kind, Role, Roles};
+use moreml_cipher::mapped::MappedFile;
 use moreml_cipher::Float;
 use moreml_more::{KeyParams, RDistribution, SecretKey, PRECISION_THRESHOLD};
 use std::path::Path;
@@ -104,15 +105,24 @@ fn roles_for(
     Ok((roles, guess))
 }
 
+/// Records per encrypted chunk: bounds memory (a few MB per chunk for MNIST-sized records)
+/// whatever the file size, while keeping chunks large enough for both cores.
+const CHUNK_RECORDS: usize = 4096;
+
 fn encrypt_as<T: Float>(key: &SecretKey, a: &EncryptArgs) -> Result<()> {
     let t0 = Instant::now();
-    let mut plain = format::read_plain::<T>(&a.io.input)?;
-    let names: Vec<&str> = plain.tensors.iter().map(|(n, _)| n.as_str()).collect();
-    let (roles, guessed) = roles_for(a, &plain.extra, &names)?;
-    roles.insert_into(&mut plain.extra);
-    let cipher = key.encrypt_file(&plain).with_context(|| format!("cannot encrypt {}", a.io.input.display()))?;
-    format::write_cipher(&a.io.output, &cipher)?;
-    let n: usize = cipher.tensors.iter().map(|(_, t)| t.numel()).sum();
+    // Mapped and streamed: a data set larger than memory encrypts in bounded memory.
+    let input = MappedFile::open(&a.io.input)?;
+    let mut extra = input.extra().clone();
+    let info = input.info();
+    let names: Vec<&str> = info.entries.iter().map(|e| e.name.as_str()).collect();
+    let (roles, guessed) = roles_for(a, &extra, &names)?;
+    roles.insert_into(&mut extra);
+    let n: usize = info.entries.iter().map(|e| e.shape.iter().product::<usize>()).sum();
+    let bar = progress(n as u64, "encrypting values");
+    key.encrypt_mapped::<T>(&input, &extra, &a.io.output, CHUNK_RECORDS, |done| bar.set_position(done as u64))
+        .with_context(|| format!("cannot encrypt {}", a.io.input.display()))?;
+    bar.finish_and_clear();
     let targets: Vec<&str> = roles.targets().collect();
     if guessed {
         for t in &targets {
@@ -124,7 +134,7 @@ fn encrypt_as<T: Float>(key: &SecretKey, a: &EncryptArgs) -> Result<()> {
     }
     eprintln!(
         "encrypted {} tensor(s), {n} {} values under key {} -> {} ({:.2} s; targets: {})",
-        cipher.tensors.len(),
+        info.entries.len(),
         T::NAME,
         key.key_id(),
         a.io.output.display(),

@@ -5,6 +5,7 @@
 //! ciphertexts side by side ([`experiment`]). The folder layout (`images/` + `labels.csv` with `file,label`)
 //! is the one `moreml_datasets::images` reads, so the same pipeline runs on real frames.
 
+use crate::commands::common::progress;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use moreml_angio::{contact_sheet, encode_png, Generator, SampleMeta, Task};
@@ -199,11 +200,3 @@ fn bench(a: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_string());
-    bar
-}
