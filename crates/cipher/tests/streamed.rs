@@ -82,17 +82,20 @@ fn short_long_or_failed_streams_leave_no_file() {
     let path = dir.path().join("out.safetensors");
     let tensors = vec![("a".to_string(), vec![2, 3]), ("b".to_string(), vec![4])];
     let extra = BTreeMap::new();
-    let short = format::write_plain_streamed::<f64>(&path, &extra, &tensors, |s| s.push(&[1.0; 9]));
+    let short =
+        format::write_plain_streamed::<f64, moreml_cipher::Error>(&path, &extra, &tensors, |s| s.push(&[1.0; 9]));
     assert!(short.unwrap_err().to_string().contains("tensor 'b' is 1 value(s) short"));
-    let long = format::write_plain_streamed::<f64>(&path, &extra, &tensors, |s| s.push(&[1.0; 11]));
+    let long =
+        format::write_plain_streamed::<f64, moreml_cipher::Error>(&path, &extra, &tensors, |s| s.push(&[1.0; 11]));
     assert!(long.unwrap_err().to_string().contains("1 value(s) past the last tensor"));
-    let failed = format::write_plain_streamed::<f64>(&path, &extra, &tensors, |s| {
+    let failed = format::write_plain_streamed::<f64, moreml_cipher::Error>(&path, &extra, &tensors, |s| {
         s.push(&[1.0; 3])?;
         Err(moreml_cipher::Error::Io { path: "x".into(), source: std::io::Error::other("producer failed") })
     });
     assert!(failed.is_err());
     let twice = vec![("a".to_string(), vec![1]), ("a".to_string(), vec![1])];
-    assert!(format::write_plain_streamed::<f64>(&path, &extra, &twice, |s| s.push(&[1.0; 2])).is_err());
+    assert!(format::write_plain_streamed::<f64, moreml_cipher::Error>(&path, &extra, &twice, |s| s.push(&[1.0; 2]))
+        .is_err());
     // Nothing was written: neither the file nor a temporary next to it.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -24,5 +24,5 @@ mod sampler;
 
 pub use error::{Error, Result};
 pub use key::{Decrypted, FileDecryption, Precision, SecretKey, PRECISION_THRESHOLD};
-pub use sampler::PlainRecords;
 pub use params::{KeyParams, RDistribution, CONDITION_RANGE, MAX_R};
+pub use sampler::PlainRecords;

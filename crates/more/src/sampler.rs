@@ -3,9 +3,9 @@
 use crate::RDistribution;
 use moreml_cipher::mapped::MappedPlain;
 use moreml_cipher::{Domain, Float, PlainTensor};
-use std::borrow::Cow;
 use rand::{Rng, RngCore};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// Histogram bins per feature for empirical draws. 64 keeps the alias tables of ~1000
 /// features (256 KB) inside a core's L2 cache; 256 bins measured 35% slower.
@@ -164,11 +164,8 @@ impl RSampler {
                     lo = min_each(&lo, &l);
                     hi = max_each(&hi, &h);
                 })?;
-                let width: Vec<f64> = lo
-                    .iter()
-                    .zip(&hi)
-                    .map(|(l, h)| if h > l { (h - l) / BINS as f64 } else { 0.0 })
-                    .collect();
+                let width: Vec<f64> =
+                    lo.iter().zip(&hi).map(|(l, h)| if h > l { (h - l) / BINS as f64 } else { 0.0 }).collect();
                 let inv: Vec<f64> = width.iter().map(|w| if *w > 0.0 { 1.0 / w } else { 0.0 }).collect();
                 let mut counts = vec![0u32; features * BINS];
                 for_each_chunk(src, chunk_records, |values| {

@@ -199,4 +199,3 @@ fn bench(a: &BenchArgs) -> Result<()> {
     );
     Ok(())
 }
-
