@@ -220,14 +220,22 @@ impl<T: Float> Domain for CipherTensor<T> {
         let (ao, bo, shape) = matmul_operands(self.shape(), ta, rhs.shape(), tb);
         let (a1, a2) = (self.0.plane(0), self.0.plane(1));
         let (b1, b2) = (rhs.0.plane(0), rhs.0.plane(1));
-        let sa = kernels::zip_collect(a1, a2, |x, y| x + y);
-        let sb = kernels::zip_collect(b1, b2, |x, y| x + y);
+        // The two products of C1 and the one of C2 are independent: they run as parallel tasks,
+        // and C2 = (A1 + A2)(B1 + B2) - C1 is finished with one subtraction pass.
+        let (sa, sb) = rayon::join(
+            || kernels::zip_collect(a1, a2, |x, y| x + y),
+            || kernels::zip_collect(b1, b2, |x, y| x + y),
+        );
         let mut out = Planes::zeros(&shape, 2);
         let (c1, c2) = out.planes_mut2();
-        kernels::gemm(c1, a1, ao, b1, bo, T::one(), false);
-        kernels::gemm(c1, a2, ao, b2, bo, T::one(), true);
-        kernels::map(c2, c1, |v| -v);
-        kernels::gemm(c2, &sa, ao, &sb, bo, T::one(), true);
+        rayon::join(
+            || {
+                kernels::gemm(c1, a1, ao, b1, bo, T::one(), false);
+                kernels::gemm(c1, a2, ao, b2, bo, T::one(), true);
+            },
+            || kernels::gemm(c2, &sa, ao, &sb, bo, T::one(), false),
+        );
+        kernels::update(c2, c1, |s, c| s - c);
         Self(out)
     }
 }
