@@ -120,7 +120,7 @@ impl<T: Float> Domain for CipherTensor<T> {
         assert_eq!(self.shape(), other.shape(), "mul: shape mismatch");
         let (a, b) = (self.0.plane(0), self.0.plane(1));
         let (c, d) = (other.0.plane(0), other.0.plane(1));
-        let mut out = Planes::zeros(self.shape(), 2);
+        let mut out = Planes::for_overwrite(self.shape(), 2);
         let (oa, ob) = out.planes_mut2();
         for_chunks2(oa, ob, |x, y, off| {
             let r = off..off + x.len();
@@ -135,7 +135,7 @@ impl<T: Float> Domain for CipherTensor<T> {
 
     fn square(&self) -> Self {
         let (a, b) = (self.0.plane(0), self.0.plane(1));
-        let mut out = Planes::zeros(self.shape(), 2);
+        let mut out = Planes::for_overwrite(self.shape(), 2);
         let (oa, ob) = out.planes_mut2();
         for_chunks2(oa, ob, |x, y, off| {
             for i in 0..x.len() {
@@ -150,7 +150,7 @@ impl<T: Float> Domain for CipherTensor<T> {
     fn recip(&self) -> Self {
         // (a + bR')^-1 = (a - bR') / (a^2 - b^2); a^2 - b^2 = m * r.
         let (a, b) = (self.0.plane(0), self.0.plane(1));
-        let mut out = Planes::zeros(self.shape(), 2);
+        let mut out = Planes::for_overwrite(self.shape(), 2);
         let (oa, ob) = out.planes_mut2();
         for_chunks2(oa, ob, |x, y, off| {
             for i in 0..x.len() {
@@ -166,7 +166,7 @@ impl<T: Float> Domain for CipherTensor<T> {
     fn add_scalar(&self, c: T) -> Self {
         // c * I only moves the first coordinate; the second is copied as is.
         let (a, b) = (self.0.plane(0), self.0.plane(1));
-        let mut out = Planes::zeros(self.shape(), 2);
+        let mut out = Planes::for_overwrite(self.shape(), 2);
         let (oa, ob) = out.planes_mut2();
         for_chunks2(oa, ob, |x, y, off| {
             for ((x, y), (&a, &b)) in x.iter_mut().zip(y.iter_mut()).zip(a[off..].iter().zip(&b[off..])) {
@@ -186,7 +186,7 @@ impl<T: Float> Domain for CipherTensor<T> {
         let (a, b) = (self.0.plane(0), self.0.plane(1));
         let lists = [Some(coeffs), second];
         let ks: Vec<_> = lists.iter().flatten().map(|c| kernels::horner_coeffs::<T>(c)).collect();
-        let mut outs: Vec<Planes<T>> = ks.iter().map(|_| Planes::zeros(self.shape(), 2)).collect();
+        let mut outs: Vec<Planes<T>> = ks.iter().map(|_| Planes::for_overwrite(self.shape(), 2)).collect();
         let slices = outs
             .iter_mut()
             .flat_map(|o| {
@@ -196,8 +196,13 @@ impl<T: Float> Domain for CipherTensor<T> {
             .collect();
         kernels::for_chunks_n(slices, |chunks, off| {
             for (pair, k) in chunks.chunks_exact_mut(2).zip(&ks) {
-                let Some((top, rest)) = k else { continue };
                 let [pa, pb] = pair else { unreachable!("chunks of two") };
+                let Some((top, rest)) = k else {
+                    // The empty polynomial: 0 (the storage is recycled, so write it).
+                    pa.fill(T::zero());
+                    pb.fill(T::zero());
+                    continue;
+                };
                 for ((oa, ob), (&xa, &xb)) in pa.iter_mut().zip(pb.iter_mut()).zip(a[off..].iter().zip(&b[off..])) {
                     // Horner in the algebra, the exact operations of `mul` and `add_scalar`:
                     // (p + q R')(xa + xb R') = (p xa + q xb) + (p xb + q xa) R'.
@@ -226,7 +231,7 @@ impl<T: Float> Domain for CipherTensor<T> {
             || kernels::zip_collect(a1, a2, |x, y| x + y),
             || kernels::zip_collect(b1, b2, |x, y| x + y),
         );
-        let mut out = Planes::zeros(&shape, 2);
+        let mut out = Planes::for_overwrite(&shape, 2);
         let (c1, c2) = out.planes_mut2();
         rayon::join(
             || {

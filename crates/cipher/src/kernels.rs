@@ -226,20 +226,26 @@ pub(crate) fn all_finite<T: Float>(x: &[T]) -> bool {
     acc.iter().all(|a| *a == T::zero()) && chunks.remainder().iter().all(|v| v.is_finite())
 }
 
-/// `f(x[i], y[i])` collected into a new vector in one pass (parallel when large).
-pub(crate) fn zip_collect<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> Vec<T> {
-    if x.len() < PAR_MIN {
-        x.iter().zip(y).map(|(&a, &b)| f(a, b)).collect()
-    } else {
-        x.par_iter().zip(y.par_iter()).with_min_len(CHUNK).map(|(&a, &b)| f(a, b)).collect()
-    }
+/// `f(x[i], y[i])` into a new vector (recycled storage, see [`crate::pool`]), in parallel
+/// chunks when large.
+pub(crate) fn zip_collect<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
+    assert_eq!(x.len(), y.len(), "zip_collect: lengths differ");
+    let mut out = crate::pool::take(x.len());
+    for_chunks(&mut out, |o, off| {
+        for ((o, &a), &b) in o.iter_mut().zip(&x[off..]).zip(&y[off..]) {
+            *o = f(a, b);
+        }
+    });
+    out
 }
 
-/// `f(x[i])` collected into a new vector in one pass (parallel when large).
-pub(crate) fn map_collect<T: Float>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
-    if x.len() < PAR_MIN {
-        x.iter().map(|&a| f(a)).collect()
-    } else {
-        x.par_iter().with_min_len(CHUNK).map(|&a| f(a)).collect()
-    }
+/// `f(x[i])` into a new vector (recycled storage), in parallel chunks when large.
+pub(crate) fn map_collect<T: Float>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+    let mut out = crate::pool::take(x.len());
+    for_chunks(&mut out, |o, off| {
+        for (o, &a) in o.iter_mut().zip(&x[off..]) {
+            *o = f(a);
+        }
+    });
+    out
 }
