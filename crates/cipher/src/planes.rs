@@ -289,12 +289,34 @@ impl<T: Float> Planes<T> {
         }
     }
 
-    /// Sums over every axis but the last: `[.., k] -> [k]`.
+    /// Sums over every axis but the last: `[.., k] -> [k]`. Long inputs are summed in blocks
+    /// of a fixed number of rows in parallel, then the block sums in order (the same result
+    /// for any number of threads).
     pub fn sum_rows(&self) -> Self {
         let k = *self.shape.last().unwrap_or(&1);
-        self.per_plane(Self::zeros(&[k], self.planes), |src, dst| {
+        let block = (kernels::CHUNK / k.max(1)).max(1) * k.max(1);
+        let sum_into = |dst: &mut [T], src: &[T]| {
             for row in src.chunks_exact(k.max(1)) {
                 for (d, &v) in dst.iter_mut().zip(row) {
+                    *d += v;
+                }
+            }
+        };
+        self.per_plane(Self::zeros(&[k], self.planes), |src, dst| {
+            if src.len() < kernels::PAR_MIN {
+                sum_into(dst, src);
+                return;
+            }
+            let partial: Vec<Vec<T>> = src
+                .par_chunks(block)
+                .map(|b| {
+                    let mut s = vec![T::zero(); k];
+                    sum_into(&mut s, b);
+                    s
+                })
+                .collect();
+            for s in &partial {
+                for (d, &v) in dst.iter_mut().zip(s) {
                     *d += v;
                 }
             }
@@ -420,9 +442,11 @@ impl<T: Float> Planes<T> {
         let row_len = g.kh * g.kw * g.c;
         let seg = g.kw * g.c;
         let image = g.h * g.w * g.c;
-        self.per_plane(Self::zeros(&g.input_shape(), self.planes), |src, dst| {
-            // One image per task: images never overlap, so no synchronisation is needed.
+        self.per_plane(Self::for_overwrite(&g.input_shape(), self.planes), |src, dst| {
+            // One image per task: images never overlap, so no synchronisation is needed; each
+            // task zeroes its image just before scattering into it.
             dst.par_chunks_mut(image).enumerate().for_each(|(n, img)| {
+                img.fill(T::zero());
                 for oy in 0..oh {
                     for ox in 0..ow {
                         let row = &src[((n * oh + oy) * ow + ox) * row_len..][..row_len];
@@ -492,13 +516,16 @@ impl<T: Float> Planes<T> {
 
     /// The adjoint of [`Planes::window_mean`]: `[N, OH, OW, C] -> [N, H, W, C]`, every
     /// window slot receiving `scale * self` (accumulated where windows overlap), one pass.
+    /// Each task zeroes its own image just before scattering into it (cache-hot, in parallel)
+    /// instead of a separate zeroing pass over the whole result.
     pub fn window_mean_adjoint(&self, g: &Window2d, scale: T) -> Self {
         assert_eq!(self.shape, g.slot_shape(), "window_mean_adjoint: slot shape");
         let (oh, ow, c) = (g.oh(), g.ow(), g.c);
         let image = g.h * g.w * c;
-        self.per_plane(Self::zeros(&g.input_shape(), self.planes), |src, dst| {
+        self.per_plane(Self::for_overwrite(&g.input_shape(), self.planes), |src, dst| {
             // One image per task: windows never reach into another image.
             let go = |(n, img): (usize, &mut [T])| {
+                img.fill(T::zero());
                 for oy in 0..oh {
                     for ox in 0..ow {
                         let gin = &src[((n * oh + oy) * ow + ox) * c..][..c];

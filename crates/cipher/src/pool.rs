@@ -13,10 +13,12 @@ use std::sync::Mutex;
 
 /// Buffers shorter than this are not kept (the allocator serves them cheaply).
 const MIN_LEN: usize = 1 << 12;
-/// At most this many buffers are kept per scalar type, the oldest dropped first.
-const MAX_BUFFERS: usize = 48;
+/// At most this many buffers are kept per scalar type, the oldest dropped first (an encrypted
+/// CNN step cycles through ~60 buffers of this size; with 48 the oldest were evicted before
+/// their next use).
+const MAX_BUFFERS: usize = 256;
 /// At most this many bytes are kept per scalar type.
-const MAX_BYTES: usize = 512 << 20;
+const MAX_BYTES: usize = 256 << 20;
 
 /// The free buffers of one scalar type, oldest first.
 type FreeList<T> = Mutex<Vec<Vec<T>>>;
