@@ -203,15 +203,16 @@ impl<T: Float> Domain for CipherTensor<T> {
                     pb.fill(T::zero());
                     continue;
                 };
-                for ((oa, ob), (&xa, &xb)) in pa.iter_mut().zip(pb.iter_mut()).zip(a[off..].iter().zip(&b[off..])) {
-                    // Horner in the algebra, the exact operations of `mul` and `add_scalar`:
-                    // (p + q R')(xa + xb R') = (p xa + q xb) + (p xb + q xa) R'.
-                    let (mut p, mut q) = (T::zero() + *top, T::zero());
-                    for &c in rest {
-                        (p, q) = (p * xa + q * xb, p * xb + q * xa);
-                        p += c;
+                // Horner in the algebra, the exact operations of `mul` and `add_scalar`:
+                // (p + q R')(xa + xb R') = (p xa + q xb) + (p xb + q xa) R'. One pass over the
+                // (cache-resident) chunk per coefficient, so the element loop vectorises.
+                pa.fill(T::zero() + *top);
+                pb.fill(T::zero());
+                let (xa, xb) = (&a[off..off + pa.len()], &b[off..off + pa.len()]);
+                for &c in rest {
+                    for (((p, q), &xa), &xb) in pa.iter_mut().zip(pb.iter_mut()).zip(xa).zip(xb) {
+                        (*p, *q) = (*p * xa + *q * xb + c, *p * xb + *q * xa);
                     }
-                    (*oa, *ob) = (p, q);
                 }
             }
         });
@@ -241,6 +242,9 @@ impl<T: Float> Domain for CipherTensor<T> {
             || kernels::gemm(c2, &sa, ao, &sb, bo, T::one(), false),
         );
         kernels::update(c2, c1, |s, c| s - c);
+        // The operand sums are bare vectors, not tensors: hand their storage back explicitly.
+        crate::pool::give(sa);
+        crate::pool::give(sb);
         Self(out)
     }
 }

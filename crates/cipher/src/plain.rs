@@ -133,14 +133,14 @@ impl<T: Float> Domain for PlainTensor<T> {
                     out.fill(T::zero());
                     continue;
                 };
-                for (o, &v) in out.iter_mut().zip(&x[off..]) {
-                    // Same operations, in the same order, as `zeros + top` then
-                    // `mul` / `add_scalar` per coefficient: bit-identical to the unfused form.
-                    let mut acc = T::zero() + *top;
-                    for &c in rest {
-                        acc = acc * v + c;
+                // Same operations, in the same order, as `zeros + top` then `mul` / `add_scalar`
+                // per coefficient: bit-identical to the unfused form. One pass over the
+                // (cache-resident) chunk per coefficient, so the element loop vectorises.
+                out.fill(T::zero() + *top);
+                for &c in rest {
+                    for (o, &v) in out.iter_mut().zip(&x[off..]) {
+                        *o = *o * v + c;
                     }
-                    *o = acc;
                 }
             }
         });
