@@ -228,10 +228,8 @@ impl<T: Float> Domain for CipherTensor<T> {
         let (b1, b2) = (rhs.0.plane(0), rhs.0.plane(1));
         // The two products of C1 and the one of C2 are independent: they run as parallel tasks,
         // and C2 = (A1 + A2)(B1 + B2) - C1 is finished with one subtraction pass.
-        let (sa, sb) = rayon::join(
-            || kernels::zip_collect(a1, a2, |x, y| x + y),
-            || kernels::zip_collect(b1, b2, |x, y| x + y),
-        );
+        let (sa, sb) =
+            rayon::join(|| kernels::zip_collect(a1, a2, |x, y| x + y), || kernels::zip_collect(b1, b2, |x, y| x + y));
         let mut out = Planes::for_overwrite(&shape, 2);
         let (c1, c2) = out.planes_mut2();
         rayon::join(

@@ -71,7 +71,8 @@ pub(crate) fn gemm<T: Float>(dst: &mut [T], a: &[T], ao: Operand, b: &[T], bo: O
     }
     let (a_cs, a_rs) = ao.strides();
     let (b_cs, b_rs) = bo.strides();
-    let block = Block { dst: dst.as_mut_ptr(), a: a.as_ptr(), b: b.as_ptr(), m, n, k, a_cs, a_rs, b_cs, b_rs, dst_rs: n };
+    let block =
+        Block { dst: dst.as_mut_ptr(), a: a.as_ptr(), b: b.as_ptr(), m, n, k, a_cs, a_rs, b_cs, b_rs, dst_rs: n };
     // SAFETY: the pointers come from slices whose lengths were checked against the logical
     // dimensions and strides above; dst does not alias a or b (distinct borrows).
     unsafe { block.run(alpha, accumulate) }
@@ -108,8 +109,9 @@ impl<T: Float> Block<T> {
     unsafe fn run(self, alpha: T, accumulate: bool) {
         let work = self.m * self.n * self.k;
         let threads = rayon::current_num_threads();
-        if work >= LARGE_GEMM || work < SPLIT_GEMM || threads == 1 || self.m.max(self.n) < 16 {
-            let par = if work >= LARGE_GEMM && threads > 1 { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+        if !(SPLIT_GEMM..LARGE_GEMM).contains(&work) || threads == 1 || self.m.max(self.n) < 16 {
+            let par =
+                if work >= LARGE_GEMM && threads > 1 { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
             gemm::gemm(
                 self.m,
                 self.n,

@@ -170,7 +170,11 @@ impl<T: Float> Planes<T> {
     /// Same data, new shape with the same number of elements.
     pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
         if numel(shape) != self.numel() {
-            return Err(Error::ShapeMismatch { op: "reshape", lhs: std::mem::take(&mut self.shape), rhs: shape.to_vec() });
+            return Err(Error::ShapeMismatch {
+                op: "reshape",
+                lhs: std::mem::take(&mut self.shape),
+                rhs: shape.to_vec(),
+            });
         }
         self.shape = shape.to_vec();
         Ok(self)
