@@ -328,10 +328,11 @@ impl<T: Float> Planes<T> {
     }
 
     /// Sums over the last axis: `[n, k] -> [n]`.
+    /// (Starts from zeros: a last axis of length 0 writes nothing.)
     pub fn sum_last(&self) -> Self {
         let k = *self.shape.last().unwrap_or(&1);
         let lead = &self.shape[..self.shape.len().saturating_sub(1)];
-        self.per_plane(Self::for_overwrite(lead, self.planes), |src, dst| {
+        self.per_plane(Self::zeros(lead, self.planes), |src, dst| {
             for (d, row) in dst.iter_mut().zip(src.chunks_exact(k.max(1))) {
                 *d = row.iter().copied().sum();
             }

@@ -71,4 +71,26 @@ mod tests {
         assert_eq!(super::take::<f32>(4096).len(), 4096);
         assert_eq!(super::take::<f64>(10), vec![0.0; 10]);
     }
+
+    #[test]
+    fn recycled_values_never_show_through() {
+        use crate::{CipherTensor, Domain, PlainTensor};
+        let n = 8192;
+        // Poison the pool with NaN buffers of every length the results below take.
+        for len in [n, 2 * n] {
+            for _ in 0..4 {
+                super::give(vec![f64::NAN; len]);
+            }
+        }
+        let zero = |v: &[f64]| v.iter().all(|&x| x == 0.0);
+        assert!(zero(PlainTensor::<f64>::zeros(&[n, 0]).sum_last().values()));
+        let (p, d) = PlainTensor::<f64>::zeros(&[n]).add_scalar(1.0).polynomial(&[], Some(&[]));
+        assert!(zero(p.values()) && zero(d.expect("asked for").values()));
+        let (p, _) = CipherTensor::<f64>::zeros(&[n]).add_scalar(1.0).polynomial(&[], None);
+        assert!(zero(p.coords()));
+        let e = PlainTensor::<f64>::zeros(&[64, 0]).matmul(false, &PlainTensor::zeros(&[0, 128]), false);
+        assert!(zero(e.values()));
+        let e = CipherTensor::<f64>::zeros(&[64, 0]).matmul(false, &CipherTensor::zeros(&[0, 64]), false);
+        assert!(zero(e.coords()));
+    }
 }
