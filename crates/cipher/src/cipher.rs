@@ -120,7 +120,7 @@ impl<T: Float> Domain for CipherTensor<T> {
         assert_eq!(self.shape(), other.shape(), "mul: shape mismatch");
         let (a, b) = (self.0.plane(0), self.0.plane(1));
         let (c, d) = (other.0.plane(0), other.0.plane(1));
-        let mut out = Planes::zeros(self.shape(), 2);
+        let mut out = Planes::for_overwrite(self.shape(), 2);
         let (oa, ob) = out.planes_mut2();
         for_chunks2(oa, ob, |x, y, off| {
             let r = off..off + x.len();
@@ -135,7 +135,7 @@ impl<T: Float> Domain for CipherTensor<T> {
 
     fn square(&self) -> Self {
         let (a, b) = (self.0.plane(0), self.0.plane(1));
-        let mut out = Planes::zeros(self.shape(), 2);
+        let mut out = Planes::for_overwrite(self.shape(), 2);
         let (oa, ob) = out.planes_mut2();
         for_chunks2(oa, ob, |x, y, off| {
             for i in 0..x.len() {
@@ -150,7 +150,7 @@ impl<T: Float> Domain for CipherTensor<T> {
     fn recip(&self) -> Self {
         // (a + bR')^-1 = (a - bR') / (a^2 - b^2); a^2 - b^2 = m * r.
         let (a, b) = (self.0.plane(0), self.0.plane(1));
-        let mut out = Planes::zeros(self.shape(), 2);
+        let mut out = Planes::for_overwrite(self.shape(), 2);
         let (oa, ob) = out.planes_mut2();
         for_chunks2(oa, ob, |x, y, off| {
             for i in 0..x.len() {
@@ -166,7 +166,7 @@ impl<T: Float> Domain for CipherTensor<T> {
     fn add_scalar(&self, c: T) -> Self {
         // c * I only moves the first coordinate; the second is copied as is.
         let (a, b) = (self.0.plane(0), self.0.plane(1));
-        let mut out = Planes::zeros(self.shape(), 2);
+        let mut out = Planes::for_overwrite(self.shape(), 2);
         let (oa, ob) = out.planes_mut2();
         for_chunks2(oa, ob, |x, y, off| {
             for ((x, y), (&a, &b)) in x.iter_mut().zip(y.iter_mut()).zip(a[off..].iter().zip(&b[off..])) {
@@ -186,7 +186,7 @@ impl<T: Float> Domain for CipherTensor<T> {
         let (a, b) = (self.0.plane(0), self.0.plane(1));
         let lists = [Some(coeffs), second];
         let ks: Vec<_> = lists.iter().flatten().map(|c| kernels::horner_coeffs::<T>(c)).collect();
-        let mut outs: Vec<Planes<T>> = ks.iter().map(|_| Planes::zeros(self.shape(), 2)).collect();
+        let mut outs: Vec<Planes<T>> = ks.iter().map(|_| Planes::for_overwrite(self.shape(), 2)).collect();
         let slices = outs
             .iter_mut()
             .flat_map(|o| {
@@ -196,17 +196,23 @@ impl<T: Float> Domain for CipherTensor<T> {
             .collect();
         kernels::for_chunks_n(slices, |chunks, off| {
             for (pair, k) in chunks.chunks_exact_mut(2).zip(&ks) {
-                let Some((top, rest)) = k else { continue };
                 let [pa, pb] = pair else { unreachable!("chunks of two") };
-                for ((oa, ob), (&xa, &xb)) in pa.iter_mut().zip(pb.iter_mut()).zip(a[off..].iter().zip(&b[off..])) {
-                    // Horner in the algebra, the exact operations of `mul` and `add_scalar`:
-                    // (p + q R')(xa + xb R') = (p xa + q xb) + (p xb + q xa) R'.
-                    let (mut p, mut q) = (T::zero() + *top, T::zero());
-                    for &c in rest {
-                        (p, q) = (p * xa + q * xb, p * xb + q * xa);
-                        p += c;
+                let Some((top, rest)) = k else {
+                    // The empty polynomial: 0 (the storage is recycled, so write it).
+                    pa.fill(T::zero());
+                    pb.fill(T::zero());
+                    continue;
+                };
+                // Horner in the algebra, the exact operations of `mul` and `add_scalar`:
+                // (p + q R')(xa + xb R') = (p xa + q xb) + (p xb + q xa) R'. One pass over the
+                // (cache-resident) chunk per coefficient, so the element loop vectorises.
+                pa.fill(T::zero() + *top);
+                pb.fill(T::zero());
+                let (xa, xb) = (&a[off..off + pa.len()], &b[off..off + pa.len()]);
+                for &c in rest {
+                    for (((p, q), &xa), &xb) in pa.iter_mut().zip(pb.iter_mut()).zip(xa).zip(xb) {
+                        (*p, *q) = (*p * xa + *q * xb + c, *p * xb + *q * xa);
                     }
-                    (*oa, *ob) = (p, q);
                 }
             }
         });
@@ -220,14 +226,23 @@ impl<T: Float> Domain for CipherTensor<T> {
         let (ao, bo, shape) = matmul_operands(self.shape(), ta, rhs.shape(), tb);
         let (a1, a2) = (self.0.plane(0), self.0.plane(1));
         let (b1, b2) = (rhs.0.plane(0), rhs.0.plane(1));
-        let sa = kernels::zip_collect(a1, a2, |x, y| x + y);
-        let sb = kernels::zip_collect(b1, b2, |x, y| x + y);
-        let mut out = Planes::zeros(&shape, 2);
+        // The two products of C1 and the one of C2 are independent: they run as parallel tasks,
+        // and C2 = (A1 + A2)(B1 + B2) - C1 is finished with one subtraction pass.
+        let (sa, sb) =
+            rayon::join(|| kernels::zip_collect(a1, a2, |x, y| x + y), || kernels::zip_collect(b1, b2, |x, y| x + y));
+        let mut out = Planes::for_overwrite(&shape, 2);
         let (c1, c2) = out.planes_mut2();
-        kernels::gemm(c1, a1, ao, b1, bo, T::one(), false);
-        kernels::gemm(c1, a2, ao, b2, bo, T::one(), true);
-        kernels::map(c2, c1, |v| -v);
-        kernels::gemm(c2, &sa, ao, &sb, bo, T::one(), true);
+        rayon::join(
+            || {
+                kernels::gemm(c1, a1, ao, b1, bo, T::one(), false);
+                kernels::gemm(c1, a2, ao, b2, bo, T::one(), true);
+            },
+            || kernels::gemm(c2, &sa, ao, &sb, bo, T::one(), false),
+        );
+        kernels::update(c2, c1, |s, c| s - c);
+        // The operand sums are bare vectors, not tensors: hand their storage back explicitly.
+        crate::pool::give(sa);
+        crate::pool::give(sb);
         Self(out)
     }
 }

@@ -209,11 +209,6 @@ pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'stat
     fn im2col(&self, g: &Window2d) -> Self {
         wrap::<Self>(self.planes().im2col(g))
     }
-    /// [`Domain::im2col`] into the storage of `spare` (a buffer from an earlier step, any
-    /// shape, fully overwritten): no allocation in the steady state.
-    fn im2col_reuse(&self, g: &Window2d, spare: Option<Self>) -> Self {
-        wrap::<Self>(self.planes().im2col_reuse(g, spare.map(Self::into_planes)))
-    }
     /// Adjoint of [`Domain::im2col`].
     fn col2im(&self, g: &Window2d) -> Self {
         wrap::<Self>(self.planes().col2im(g))

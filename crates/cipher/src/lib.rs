@@ -37,6 +37,7 @@ mod kernels;
 pub mod mapped;
 mod plain;
 mod planes;
+mod pool;
 pub mod runtime;
 mod scalar;
 mod wire;

@@ -125,18 +125,22 @@ impl<T: Float> Domain for PlainTensor<T> {
         let x = self.values();
         let lists = [Some(coeffs), second];
         let ks: Vec<_> = lists.iter().flatten().map(|c| kernels::horner_coeffs::<T>(c)).collect();
-        let mut outs: Vec<Self> = ks.iter().map(|_| Self::zeros(self.shape())).collect();
+        let mut outs: Vec<Self> = ks.iter().map(|_| Self(Planes::for_overwrite(self.shape(), 1))).collect();
         kernels::for_chunks_n(outs.iter_mut().map(|o| o.values_mut()).collect(), |chunks, off| {
             for (out, k) in chunks.iter_mut().zip(&ks) {
-                let Some((top, rest)) = k else { continue };
-                for (o, &v) in out.iter_mut().zip(&x[off..]) {
-                    // Same operations, in the same order, as `zeros + top` then
-                    // `mul` / `add_scalar` per coefficient: bit-identical to the unfused form.
-                    let mut acc = T::zero() + *top;
-                    for &c in rest {
-                        acc = acc * v + c;
+                let Some((top, rest)) = k else {
+                    // The empty polynomial: 0 (the storage is recycled, so write it).
+                    out.fill(T::zero());
+                    continue;
+                };
+                // Same operations, in the same order, as `zeros + top` then `mul` / `add_scalar`
+                // per coefficient: bit-identical to the unfused form. One pass over the
+                // (cache-resident) chunk per coefficient, so the element loop vectorises.
+                out.fill(T::zero() + *top);
+                for &c in rest {
+                    for (o, &v) in out.iter_mut().zip(&x[off..]) {
+                        *o = *o * v + c;
                     }
-                    *o = acc;
                 }
             }
         });
@@ -146,7 +150,7 @@ impl<T: Float> Domain for PlainTensor<T> {
 
     fn matmul(&self, ta: bool, rhs: &Self, tb: bool) -> Self {
         let (ao, bo, shape) = matmul_operands(self.shape(), ta, rhs.shape(), tb);
-        let mut out = Self::zeros(&shape);
+        let mut out = Self(Planes::for_overwrite(&shape, 1));
         kernels::gemm(out.values_mut(), self.values(), ao, rhs.values(), bo, T::one(), false);
         out
     }

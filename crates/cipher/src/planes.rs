@@ -7,16 +7,24 @@
 //! is homomorphic when applied plane by plane, so it is written once here. Nothing in this
 //! module multiplies two tensors: that is where the domains differ.
 
-use crate::kernels;
+use crate::{kernels, pool};
 use crate::{Error, Float, Result};
 use rayon::prelude::*;
 
 /// Dense row-major storage: `planes` coordinate planes of `shape`, stored back to back.
+///
+/// Dropped storage goes back to [`crate::pool`] for the next tensor of the same length.
 #[derive(Clone, PartialEq)]
-pub struct Planes<T> {
+pub struct Planes<T: Float> {
     shape: Vec<usize>,
     planes: usize,
     data: Vec<T>,
+}
+
+impl<T: Float> Drop for Planes<T> {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.data));
+    }
 }
 
 impl<T: Float> std::fmt::Debug for Planes<T> {
@@ -96,7 +104,15 @@ impl<T: Float> Planes<T> {
 
     /// All-zero storage.
     pub(crate) fn zeros(shape: &[usize], planes: usize) -> Self {
-        Self { shape: shape.to_vec(), planes, data: vec![T::zero(); numel(shape) * planes] }
+        let mut data = pool::take(numel(shape) * planes);
+        data.fill(T::zero());
+        Self { shape: shape.to_vec(), planes, data }
+    }
+
+    /// Storage with unspecified contents (a recycled buffer), for a result whose every element
+    /// the caller writes: no allocation and no zeroing pass in the steady state.
+    pub(crate) fn for_overwrite(shape: &[usize], planes: usize) -> Self {
+        Self { shape: shape.to_vec(), planes, data: pool::take(numel(shape) * planes) }
     }
 
     /// The logical shape.
@@ -138,8 +154,8 @@ impl<T: Float> Planes<T> {
         &mut self.data
     }
 
-    pub(crate) fn into_raw(self) -> Vec<T> {
-        self.data
+    pub(crate) fn into_raw(mut self) -> Vec<T> {
+        std::mem::take(&mut self.data)
     }
 
     /// The same values in another scalar type (exact when widening).
@@ -154,7 +170,11 @@ impl<T: Float> Planes<T> {
     /// Same data, new shape with the same number of elements.
     pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
         if numel(shape) != self.numel() {
-            return Err(Error::ShapeMismatch { op: "reshape", lhs: self.shape, rhs: shape.to_vec() });
+            return Err(Error::ShapeMismatch {
+                op: "reshape",
+                lhs: std::mem::take(&mut self.shape),
+                rhs: shape.to_vec(),
+            });
         }
         self.shape = shape.to_vec();
         Ok(self)
@@ -169,9 +189,9 @@ impl<T: Float> Planes<T> {
         );
     }
 
-    /// Builds a tensor of `shape` plane by plane with `f(src_plane, dst_plane)`.
-    fn per_plane(&self, shape: &[usize], f: impl Fn(&[T], &mut [T])) -> Self {
-        let mut out = Self::zeros(shape, self.planes);
+    /// Fills `out` plane by plane with `f(src_plane, dst_plane)` (`out` from [`Planes::zeros`]
+    /// when `f` accumulates, from [`Planes::for_overwrite`] when it writes every element).
+    fn per_plane(&self, mut out: Self, f: impl Fn(&[T], &mut [T])) -> Self {
         for k in 0..self.planes {
             f(self.plane(k), out.plane_mut(k));
         }
@@ -273,12 +293,34 @@ impl<T: Float> Planes<T> {
         }
     }
 
-    /// Sums over every axis but the last: `[.., k] -> [k]`.
+    /// Sums over every axis but the last: `[.., k] -> [k]`. Long inputs are summed in blocks
+    /// of a fixed number of rows in parallel, then the block sums in order (the same result
+    /// for any number of threads).
     pub fn sum_rows(&self) -> Self {
         let k = *self.shape.last().unwrap_or(&1);
-        self.per_plane(&[k], |src, dst| {
+        let block = (kernels::CHUNK / k.max(1)).max(1) * k.max(1);
+        let sum_into = |dst: &mut [T], src: &[T]| {
             for row in src.chunks_exact(k.max(1)) {
                 for (d, &v) in dst.iter_mut().zip(row) {
+                    *d += v;
+                }
+            }
+        };
+        self.per_plane(Self::zeros(&[k], self.planes), |src, dst| {
+            if src.len() < kernels::PAR_MIN {
+                sum_into(dst, src);
+                return;
+            }
+            let partial: Vec<Vec<T>> = src
+                .par_chunks(block)
+                .map(|b| {
+                    let mut s = vec![T::zero(); k];
+                    sum_into(&mut s, b);
+                    s
+                })
+                .collect();
+            for s in &partial {
+                for (d, &v) in dst.iter_mut().zip(s) {
                     *d += v;
                 }
             }
@@ -286,10 +328,11 @@ impl<T: Float> Planes<T> {
     }
 
     /// Sums over the last axis: `[n, k] -> [n]`.
+    /// (Starts from zeros: a last axis of length 0 writes nothing.)
     pub fn sum_last(&self) -> Self {
         let k = *self.shape.last().unwrap_or(&1);
         let lead = &self.shape[..self.shape.len().saturating_sub(1)];
-        self.per_plane(lead, |src, dst| {
+        self.per_plane(Self::zeros(lead, self.planes), |src, dst| {
             for (d, row) in dst.iter_mut().zip(src.chunks_exact(k.max(1))) {
                 *d = row.iter().copied().sum();
             }
@@ -300,7 +343,7 @@ impl<T: Float> Planes<T> {
     pub fn broadcast_last(&self, k: usize) -> Self {
         let mut shape = self.shape.clone();
         shape.push(k);
-        self.per_plane(&shape, |src, dst| {
+        self.per_plane(Self::for_overwrite(&shape, self.planes), |src, dst| {
             for (row, &v) in dst.chunks_exact_mut(k.max(1)).zip(src) {
                 row.fill(v);
             }
@@ -317,7 +360,7 @@ impl<T: Float> Planes<T> {
         let rows: usize = parts.iter().map(|p| p.shape[0]).sum();
         let mut shape = first.shape.clone();
         shape[0] = rows;
-        let mut out = Self::zeros(&shape, first.planes);
+        let mut out = Self::for_overwrite(&shape, first.planes);
         for k in 0..first.planes {
             let mut off = 0;
             let dst = out.plane_mut(k);
@@ -335,7 +378,7 @@ impl<T: Float> Planes<T> {
     pub fn transpose2(&self) -> Self {
         assert_eq!(self.shape.len(), 2, "transpose2 needs a matrix");
         let (r, c) = (self.shape[0], self.shape[1]);
-        self.per_plane(&[c, r], |src, dst| {
+        self.per_plane(Self::for_overwrite(&[c, r], self.planes), |src, dst| {
             const B: usize = 32;
             for i0 in (0..r).step_by(B) {
                 for j0 in (0..c).step_by(B) {
@@ -358,7 +401,7 @@ impl<T: Float> Planes<T> {
         let row_len = self.numel().checked_div(rows).unwrap_or(0);
         let mut shape = self.shape.clone();
         shape[0] = idx.len();
-        self.per_plane(&shape, |src, dst| {
+        self.per_plane(Self::for_overwrite(&shape, self.planes), |src, dst| {
             for (d, &i) in dst.chunks_exact_mut(row_len.max(1)).zip(idx) {
                 assert!(i < rows, "gather_rows: index {i} out of range {rows}");
                 d.copy_from_slice(&src[i * row_len..(i + 1) * row_len]);
@@ -366,44 +409,34 @@ impl<T: Float> Planes<T> {
         })
     }
 
-    /// im2col: `[N, H, W, C] -> [N*OH*OW, KH*KW*C]`, one row per output pixel.
+    /// im2col: `[N, H, W, C] -> [N*OH*OW, KH*KW*C]`, one row per output pixel (every element
+    /// written, so the storage is a recycled buffer in the steady state).
     pub fn im2col(&self, g: &Window2d) -> Self {
-        self.im2col_reuse(g, None)
-    }
-
-    /// [`Planes::im2col`] written into `spare`'s storage when given (a buffer from an earlier
-    /// step: no allocation, no zeroing, no page faults in the steady state). Every element of
-    /// the result is written, so `spare`'s old values never leak through.
-    pub fn im2col_reuse(&self, g: &Window2d, spare: Option<Self>) -> Self {
         assert_eq!(self.shape, g.input_shape(), "im2col: input shape");
-        let shape = g.cols_shape();
-        let len = numel(&shape) * self.planes;
-        let mut data = spare.map(|s| s.data).unwrap_or_default();
-        if data.len() != len {
-            data.clear();
-            data.resize(len, T::zero());
-        }
-        let mut out = Self { shape: shape.to_vec(), planes: self.planes, data };
+        let mut out = Self::for_overwrite(&g.cols_shape(), self.planes);
         let (oh, ow) = (g.oh(), g.ow());
         let row_len = g.kh * g.kw * g.c;
         let seg = g.kw * g.c; // contiguous run in the input for one kernel row
-        for p in 0..self.planes {
-            let src = self.plane(p);
-            out.plane_mut(p).par_chunks_mut(row_len * ow).enumerate().for_each(|(nr, rows)| {
-                let (n, oy) = (nr / oh, nr % oh);
-                for (ox, row) in rows.chunks_exact_mut(row_len).enumerate() {
-                    for (ky, dst) in row.chunks_exact_mut(seg).enumerate() {
-                        let y = oy * g.stride + ky;
-                        let start = ((n * g.h + y) * g.w + ox * g.stride) * g.c;
-                        // A plain loop: runs are short (5 values for a 5x5 single-channel
-                        // kernel), where a memcpy call costs more than the copy.
-                        for (d, &v) in dst.iter_mut().zip(&src[start..start + seg]) {
-                            *d = v;
-                        }
+        let rows_per_plane = g.n * oh;
+        let in_plane = self.numel();
+        // One parallel loop over the output rows of every plane, a few thousand values per task.
+        let tasks_min = (kernels::CHUNK / (row_len * ow)).max(1);
+        out.data.par_chunks_mut(row_len * ow).with_min_len(tasks_min).enumerate().for_each(|(pr, rows)| {
+            let (p, nr) = (pr / rows_per_plane, pr % rows_per_plane);
+            let src = &self.data[p * in_plane..(p + 1) * in_plane];
+            let (n, oy) = (nr / oh, nr % oh);
+            for (ox, row) in rows.chunks_exact_mut(row_len).enumerate() {
+                for (ky, dst) in row.chunks_exact_mut(seg).enumerate() {
+                    let y = oy * g.stride + ky;
+                    let start = ((n * g.h + y) * g.w + ox * g.stride) * g.c;
+                    // A plain loop: runs are short (5 values for a 5x5 single-channel
+                    // kernel), where a memcpy call costs more than the copy.
+                    for (d, &v) in dst.iter_mut().zip(&src[start..start + seg]) {
+                        *d = v;
                     }
                 }
-            });
-        }
+            }
+        });
         out
     }
 
@@ -414,9 +447,11 @@ impl<T: Float> Planes<T> {
         let row_len = g.kh * g.kw * g.c;
         let seg = g.kw * g.c;
         let image = g.h * g.w * g.c;
-        self.per_plane(&g.input_shape(), |src, dst| {
-            // One image per task: images never overlap, so no synchronisation is needed.
+        self.per_plane(Self::for_overwrite(&g.input_shape(), self.planes), |src, dst| {
+            // One image per task: images never overlap, so no synchronisation is needed; each
+            // task zeroes its image just before scattering into it.
             dst.par_chunks_mut(image).enumerate().for_each(|(n, img)| {
+                img.fill(T::zero());
                 for oy in 0..oh {
                     for ox in 0..ow {
                         let row = &src[((n * oh + oy) * ow + ox) * row_len..][..row_len];
@@ -437,7 +472,7 @@ impl<T: Float> Planes<T> {
     pub fn window_slot(&self, g: &Window2d, dy: usize, dx: usize) -> Self {
         assert_eq!(self.shape, g.input_shape(), "window_slot: input shape");
         let (oh, ow, c) = (g.oh(), g.ow(), g.c);
-        self.per_plane(&g.slot_shape(), |src, dst| {
+        self.per_plane(Self::for_overwrite(&g.slot_shape(), self.planes), |src, dst| {
             for (nr, out_row) in dst.chunks_exact_mut(ow * c).enumerate() {
                 let (n, oy) = (nr / oh, nr % oh);
                 let y = oy * g.stride + dy;
@@ -455,7 +490,7 @@ impl<T: Float> Planes<T> {
     pub fn window_mean(&self, g: &Window2d, scale: T) -> Self {
         assert_eq!(self.shape, g.input_shape(), "window_mean: input shape");
         let (oh, ow, c) = (g.oh(), g.ow(), g.c);
-        self.per_plane(&g.slot_shape(), |src, dst| {
+        self.per_plane(Self::for_overwrite(&g.slot_shape(), self.planes), |src, dst| {
             let go = |(nr, out_row): (usize, &mut [T])| {
                 let (n, oy) = (nr / oh, nr % oh);
                 for ox in 0..ow {
@@ -486,13 +521,16 @@ impl<T: Float> Planes<T> {
 
     /// The adjoint of [`Planes::window_mean`]: `[N, OH, OW, C] -> [N, H, W, C]`, every
     /// window slot receiving `scale * self` (accumulated where windows overlap), one pass.
+    /// Each task zeroes its own image just before scattering into it (cache-hot, in parallel)
+    /// instead of a separate zeroing pass over the whole result.
     pub fn window_mean_adjoint(&self, g: &Window2d, scale: T) -> Self {
         assert_eq!(self.shape, g.slot_shape(), "window_mean_adjoint: slot shape");
         let (oh, ow, c) = (g.oh(), g.ow(), g.c);
         let image = g.h * g.w * c;
-        self.per_plane(&g.input_shape(), |src, dst| {
+        self.per_plane(Self::for_overwrite(&g.input_shape(), self.planes), |src, dst| {
             // One image per task: windows never reach into another image.
             let go = |(n, img): (usize, &mut [T])| {
+                img.fill(T::zero());
                 for oy in 0..oh {
                     for ox in 0..ow {
                         let gin = &src[((n * oh + oy) * ow + ox) * c..][..c];

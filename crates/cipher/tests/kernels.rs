@@ -169,17 +169,21 @@ fn gemm_exact<D: TestDomain>() {
     }
 }
 
-/// Products just below, at and above 2^24 multiply-adds, where the kernel switches from
-/// `matrixmultiply` to `gemm`, with odd sizes and every transpose combination. Small integers
-/// keep every sum exact (|entry| <= 64 k < 2^24 even in f32), so results compare exactly.
+/// Products just below, at and above 2^21 multiply-adds (where the kernel starts cutting a
+/// product into halves run as parallel tasks) and 2^24 (where it hands the whole product to the
+/// `gemm` crate's own parallelism), with odd sizes and every transpose combination. Small
+/// integers keep every sum exact (|entry| <= 64 k < 2^24 even in f32), so results compare exactly.
 const SWITCH_SIZES: &[(usize, usize, usize)] = &[
-    (255, 257, 255),  // 16_711_425 < 2^24: matrixmultiply
-    (256, 256, 256),  // exactly 2^24: gemm
-    (257, 255, 257),  // 16_842_495 > 2^24: gemm
-    (64, 262_143, 1), // long dot products, 16_777_152 < 2^24: matrixmultiply
-    (65, 262_143, 1), // 17_039_295 > 2^24: gemm
-    (4097, 4095, 1),  // matrix-vector just below: matrixmultiply
-    (4097, 4097, 1),  // just above: gemm
+    (127, 129, 127),  // 2_080_641 < 2^21: one task
+    (128, 128, 128),  // exactly 2^21: halves
+    (129, 127, 1000), // more columns than rows: column halves
+    (255, 257, 255),  // 16_711_425 < 2^24: halves
+    (256, 256, 256),  // exactly 2^24: gemm's parallelism
+    (257, 255, 257),  // 16_842_495 > 2^24
+    (64, 262_143, 1), // long dot products, 16_777_152 < 2^24, too narrow to cut
+    (65, 262_143, 1), // 17_039_295 > 2^24
+    (4097, 4095, 1),  // matrix-vector just below: row halves
+    (4097, 4097, 1),  // just above
 ];
 
 #[test]

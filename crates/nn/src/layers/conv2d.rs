@@ -1,5 +1,5 @@
-//! 2-D convolution by im2col and one GEMM per batch (not per sample), with the im2col
-//! buffer reused from step to step.
+//! 2-D convolution by im2col and one GEMM per batch (not per sample); the im2col buffer is
+//! recycled from step to step like every tensor's storage.
 
 use super::{glorot, no_forward, weight_bias, Built, Module, Param};
 use crate::{Error, Result};
@@ -45,7 +45,6 @@ impl Conv2dConfig {
             stride,
             input_grad: !first,
             cols: None,
-            spare: None,
         };
         Ok((Box::new(layer), out))
     }
@@ -60,8 +59,6 @@ pub struct Conv2d<D: Domain> {
     stride: usize,
     input_grad: bool,
     cols: Option<(D, Window2d)>,
-    /// The im2col buffer of the previous step, reused by the next forward pass.
-    spare: Option<D>,
 }
 
 impl<D: Domain> Module<D> for Conv2d<D> {
@@ -70,14 +67,12 @@ impl<D: Domain> Module<D> for Conv2d<D> {
     fn forward(&mut self, x: D, train: bool) -> Result<D> {
         let s = x.shape();
         let g = Window2d { n: s[0], h: s[1], w: s[2], c: s[3], kh: self.kernel, kw: self.kernel, stride: self.stride };
-        let xc = x.im2col_reuse(&g, self.spare.take());
+        let xc = x.im2col(&g);
         let mut y = xc.matmul(false, &self.w.value, false);
         y.add_row(&self.b.value);
         let oc = self.w.value.shape()[1];
         if train {
             self.cols = Some((xc, g));
-        } else {
-            self.spare = Some(xc);
         }
         Ok(y.reshape(&[g.n, g.oh(), g.ow(), oc])?)
     }
@@ -88,9 +83,7 @@ impl<D: Domain> Module<D> for Conv2d<D> {
         let g2 = g.reshape(&[geom.n * geom.oh() * geom.ow(), oc])?;
         self.w.grad = Some(xc.matmul(true, &g2, false));
         self.b.grad = Some(g2.sum_rows());
-        let dx = self.input_grad.then(|| g2.matmul(false, &self.w.value, true).col2im(&geom));
-        self.spare = Some(xc);
-        Ok(dx)
+        Ok(self.input_grad.then(|| g2.matmul(false, &self.w.value, true).col2im(&geom)))
     }
 
     fn params(&self) -> Vec<(&'static str, &Param<D>)> {
