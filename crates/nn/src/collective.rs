@@ -131,14 +131,16 @@ pub fn agree<T>(c: &dyn Collective, local: Result<T>) -> Result<T> {
     if c.size() <= 1 {
         return local;
     }
+    // 1 = failed, 2 = diverged (so that every rank can tell a divergence from other failures)
     let mut failed = vec![0.0f64; c.size()];
-    if local.is_err() {
-        failed[c.rank()] = 1.0;
+    if let Err(e) = &local {
+        failed[c.rank()] = if e.is_divergence() { 2.0 } else { 1.0 };
     }
     c.all_reduce_sum(Buffer::F64(&mut failed))?;
     let Some(root) = failed.iter().position(|&f| f != 0.0) else {
         return local;
     };
+    let diverged = failed[root] == 2.0;
     let mut message = match &local {
         Err(e) if c.rank() == root => e.to_string().into_bytes(),
         _ => Vec::new(),
@@ -146,7 +148,7 @@ pub fn agree<T>(c: &dyn Collective, local: Result<T>) -> Result<T> {
     broadcast_bytes(c, &mut message, root)?;
     match local {
         Err(e) => Err(e),
-        Ok(_) => Err(Error::Rank { rank: root, message: String::from_utf8_lossy(&message).into_owned() }),
+        Ok(_) => Err(Error::Rank { rank: root, message: String::from_utf8_lossy(&message).into_owned(), diverged }),
     }
 }
 
@@ -197,21 +199,42 @@ pub fn all_reduce_grads<D: Domain>(c: &dyn Collective, params: &mut [&mut Param<
 /// Copies the parameter values of rank `root` to every rank (weights at the start of training,
 /// so all ranks start from the same model whatever they loaded).
 pub fn broadcast_params<D: Domain>(c: &dyn Collective, params: &mut [&mut Param<D>], root: usize) -> Result<()> {
+    broadcast_tensors(c, &mut params.iter_mut().map(|p| &mut p.value).collect::<Vec<_>>(), root)
+}
+
+/// Copies the values of rank `root`'s tensors into every rank's tensors of the same shapes, in
+/// one message (weights, optimiser state).
+pub fn broadcast_tensors<D: Domain>(c: &dyn Collective, tensors: &mut [&mut D], root: usize) -> Result<()> {
     if c.size() <= 1 {
         return Ok(());
     }
-    let mut buf: Vec<D::Scalar> = Vec::with_capacity(coords_len(params));
-    for p in params.iter() {
-        buf.extend_from_slice(p.value.coords());
+    let mut buf: Vec<D::Scalar> = Vec::with_capacity(tensors.iter().map(|t| t.coords().len()).sum());
+    for t in tensors.iter() {
+        buf.extend_from_slice(t.coords());
     }
     c.broadcast(Buffer::of(&mut buf)?, root)?;
     let mut rest = &buf[..];
-    for p in params.iter_mut() {
-        let (mine, tail) = rest.split_at(p.value.coords().len());
-        p.value.coords_mut().copy_from_slice(mine);
+    for t in tensors.iter_mut() {
+        let (mine, tail) = rest.split_at(t.coords().len());
+        t.coords_mut().copy_from_slice(mine);
         rest = tail;
     }
     Ok(())
+}
+
+/// Sends a tensor that only rank `root` holds (`Some` there, `None` elsewhere) to every rank:
+/// its shape first, then its coordinates (e.g. a training set one rank encrypted).
+pub fn broadcast_tensor<D: Domain>(c: &dyn Collective, tensor: Option<D>, root: usize) -> Result<D> {
+    let mut shape = tensor.as_ref().map(|t| serde_json::to_vec(t.shape()).expect("a shape serialises")).unwrap_or_default();
+    broadcast_bytes(c, &mut shape, root)?;
+    let shape: Vec<usize> =
+        serde_json::from_slice(&shape).map_err(|e| Error::Collective(format!("bad tensor shape from rank {root}: {e}")))?;
+    let mut t = match tensor {
+        Some(t) if t.shape() == shape => t,
+        _ => D::zeros(&shape),
+    };
+    broadcast_tensors(c, &mut [&mut t], root)?;
+    Ok(t)
 }
 
 /// Checks that every rank holds exactly the parameters of rank 0 (bit for bit): the replicas
@@ -232,6 +255,7 @@ pub fn check_replicas<D: Domain>(c: &dyn Collective, params: &[&D]) -> Result<()
         Err(Error::Rank {
             rank: c.rank(),
             message: "its model differs from rank 0's after training (replicas drifted apart)".into(),
+            diverged: false,
         })
     };
     agree(c, local)
