@@ -5,7 +5,7 @@
 //! default build needs no MPI.
 
 use anyhow::Result;
-use moreml_nn::collective::{self, Collective};
+use moreml_nn::collective::{self, Collective, Local};
 use std::sync::Arc;
 
 /// One process's view of a distributed job: its collective, and (with MPI) the environment,
@@ -60,6 +60,17 @@ impl Job {
         }
         result
     }
+}
+
+/// Runs a command body as one rank of an MPI job (`distributed`), or as the single-process
+/// "job" ([`Local`]) otherwise; with MPI, failures end the job as [`Job::finish`] describes.
+pub fn run(distributed: bool, body: impl FnOnce(&Arc<dyn Collective>) -> Result<()>) -> Result<()> {
+    if !distributed {
+        return body(&(Arc::new(Local) as Arc<dyn Collective>));
+    }
+    let job = Job::start()?;
+    let result = body(&job.collective());
+    job.finish(result)
 }
 
 /// [`collective::agree`] for command-level results: if any rank failed, every rank fails

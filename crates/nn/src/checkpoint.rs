@@ -205,11 +205,14 @@ impl<D: Domain> Checkpoint<D> {
         let bad = |detail: String| Error::Checkpoint { path: path.to_path_buf(), detail };
         let bytes = format::read_file(path)?;
         let (_, header) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| bad(format!("not a readable safetensors file, truncated or damaged ({e})")))?;
+            .map_err(|e| bad(format!("truncated or damaged: not a complete safetensors file ({e})")))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let entry = |k: &str| meta.get(k).map(String::as_str).unwrap_or("none");
         if entry("format") != FORMAT {
-            return Err(bad(format!("not a moreml checkpoint (header format is '{}', not '{FORMAT}')", entry("format"))));
+            return Err(bad(format!(
+                "not a moreml checkpoint (header format is '{}', not '{FORMAT}')",
+                entry("format")
+            )));
         }
         if entry("format_version") != FORMAT_VERSION {
             return Err(bad(format!(
@@ -221,7 +224,11 @@ impl<D: Domain> Checkpoint<D> {
         if (domain, dtype) != (D::NAME, D::Scalar::NAME) {
             return Err(Error::ResumeMismatch {
                 path: path.to_path_buf(),
-                differences: vec![format!("data: checkpoint {domain} {dtype}, this run {} {}", D::NAME, D::Scalar::NAME)],
+                differences: vec![format!(
+                    "data: checkpoint {domain} {dtype}, this run {} {}",
+                    D::NAME,
+                    D::Scalar::NAME
+                )],
             });
         }
         let state: State = serde_json::from_str(entry(STATE_KEY))
@@ -240,7 +247,11 @@ impl<D: Domain> Checkpoint<D> {
                 return Err(bad(format!("tensor '{name}' is {:?}, the header says {dtype}", view.dtype())));
             }
             let Some((&planes, shape)) = view.shape().split_first().filter(|(&p, _)| p == D::PLANES) else {
-                return Err(bad(format!("tensor '{name}' has shape {:?}, expected [{}, ...]", view.shape(), D::PLANES)));
+                return Err(bad(format!(
+                    "tensor '{name}' has shape {:?}, expected [{}, ...]",
+                    view.shape(),
+                    D::PLANES
+                )));
             };
             let values: Vec<D::Scalar> = bytemuck::pod_collect_to_vec(view.data());
             let mut t = D::zeros(shape);

@@ -225,10 +225,11 @@ pub fn broadcast_tensors<D: Domain>(c: &dyn Collective, tensors: &mut [&mut D], 
 /// Sends a tensor that only rank `root` holds (`Some` there, `None` elsewhere) to every rank:
 /// its shape first, then its coordinates (e.g. a training set one rank encrypted).
 pub fn broadcast_tensor<D: Domain>(c: &dyn Collective, tensor: Option<D>, root: usize) -> Result<D> {
-    let mut shape = tensor.as_ref().map(|t| serde_json::to_vec(t.shape()).expect("a shape serialises")).unwrap_or_default();
+    let mut shape =
+        tensor.as_ref().map(|t| serde_json::to_vec(t.shape()).expect("a shape serialises")).unwrap_or_default();
     broadcast_bytes(c, &mut shape, root)?;
-    let shape: Vec<usize> =
-        serde_json::from_slice(&shape).map_err(|e| Error::Collective(format!("bad tensor shape from rank {root}: {e}")))?;
+    let shape: Vec<usize> = serde_json::from_slice(&shape)
+        .map_err(|e| Error::Collective(format!("bad tensor shape from rank {root}: {e}")))?;
     let mut t = match tensor {
         Some(t) if t.shape() == shape => t,
         _ => D::zeros(&shape),
