@@ -6,6 +6,7 @@
 
 use anyhow::Result;
 use moreml_nn::collective::{self, Collective, Local};
+use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
 
 /// One process's view of a distributed job: its collective, and (with MPI) the environment,
@@ -71,6 +72,14 @@ pub fn run(distributed: bool, body: impl FnOnce(&Arc<dyn Collective>) -> Result<
     let job = Job::start()?;
     let result = body(&job.collective());
     job.finish(result)
+}
+
+/// Rank 0's `value` on every rank: what rank 0 read from its command line configures the
+/// job, whatever the other ranks were started with.
+pub fn from_rank0<V: Serialize + DeserializeOwned>(c: &dyn Collective, value: V) -> Result<V> {
+    let mut json = if c.rank() == 0 { serde_json::to_vec(&value)? } else { Vec::new() };
+    collective::broadcast_bytes(c, &mut json, 0)?;
+    Ok(serde_json::from_slice(&json)?)
 }
 
 /// [`collective::agree`] for command-level results: if any rank failed, every rank fails

@@ -222,20 +222,28 @@ pub fn broadcast_tensors<D: Domain>(c: &dyn Collective, tensors: &mut [&mut D], 
     Ok(())
 }
 
-/// Sends a tensor that only rank `root` holds (`Some` there, `None` elsewhere) to every rank:
-/// its shape first, then its coordinates (e.g. a training set one rank encrypted).
-pub fn broadcast_tensor<D: Domain>(c: &dyn Collective, tensor: Option<D>, root: usize) -> Result<D> {
-    let mut shape =
-        tensor.as_ref().map(|t| serde_json::to_vec(t.shape()).expect("a shape serialises")).unwrap_or_default();
+/// Sends a tensor that only rank `root` holds to every other rank (a training set that one
+/// rank loaded or encrypted): its shape, then its coordinates. Rank `root` passes `Some` and
+/// gets `None` back (it keeps its own); the others pass `None` and receive `Some`. With one
+/// rank it does nothing and returns `None`.
+pub fn broadcast_tensor<D: Domain>(c: &dyn Collective, tensor: Option<&D>, root: usize) -> Result<Option<D>> {
+    if c.size() <= 1 {
+        return Ok(None);
+    }
+    let mut shape = tensor.map(|t| serde_json::to_vec(t.shape()).expect("a shape serialises")).unwrap_or_default();
     broadcast_bytes(c, &mut shape, root)?;
-    let shape: Vec<usize> = serde_json::from_slice(&shape)
-        .map_err(|e| Error::Collective(format!("bad tensor shape from rank {root}: {e}")))?;
-    let mut t = match tensor {
-        Some(t) if t.shape() == shape => t,
-        _ => D::zeros(&shape),
-    };
-    broadcast_tensors(c, &mut [&mut t], root)?;
-    Ok(t)
+    let mut buf: Vec<D::Scalar> = tensor.map(|t| t.coords().to_vec()).unwrap_or_default();
+    if c.rank() == root {
+        c.broadcast(Buffer::of(&mut buf)?, root)?;
+        return Ok(None);
+    }
+    let shape: Vec<usize> =
+        serde_json::from_slice(&shape).map_err(|e| Error::Collective(format!("bad tensor shape from rank {root}: {e}")))?;
+    let mut t = D::zeros(&shape);
+    buf.resize(t.coords().len(), D::Scalar::of(0.0));
+    c.broadcast(Buffer::of(&mut buf)?, root)?;
+    t.coords_mut().copy_from_slice(&buf);
+    Ok(Some(t))
 }
 
 /// Checks that every rank holds exactly the parameters of rank 0 (bit for bit): the replicas

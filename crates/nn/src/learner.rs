@@ -184,6 +184,13 @@ impl<D: Domain> Learner<D> {
         self.collective.as_ref()
     }
 
+    /// Checks that every rank of the job holds rank 0's weights bit for bit
+    /// ([`collective::check_replicas`]); always `Ok` in one process.
+    pub fn check_replicas(&self) -> Result<()> {
+        let params: Vec<&D> = self.model.named_params().into_iter().map(|(_, p)| p).collect();
+        collective::check_replicas(self.collective.as_ref(), &params)
+    }
+
     /// Shows a progress bar per epoch on stderr.
     pub fn with_progress(mut self, show: bool) -> Self {
         self.show_progress = show;

@@ -266,7 +266,7 @@ fn fit<D: Domain, R: Rows<D>>(
             _ => Ok(()),
         }
     })?;
-    collective::check_replicas(&**c, &learner.model().named_params().into_iter().map(|(_, p)| p).collect::<Vec<_>>())?;
+    learner.check_replicas()?;
     if rank0 && a.distributed {
         summary::<D>(&learner.history()[done..], size, learner.model());
     }
