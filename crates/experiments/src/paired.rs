@@ -134,7 +134,8 @@ pub fn run_paired_on<T: Float>(
 ) -> Result<Option<Outcome>> {
     let cc = c.as_ref();
     let prepared = agree(cc, owner.map(|(data, cfg)| encrypt(data, cfg, cc.size())).transpose())?;
-    let mut json = owner.map(|(_, cfg)| serde_json::to_vec(&(&cfg.model, &cfg.train)).expect("json")).unwrap_or_default();
+    let mut json =
+        owner.map(|(_, cfg)| serde_json::to_vec(&(&cfg.model, &cfg.train)).expect("json")).unwrap_or_default();
     collective::broadcast_bytes(cc, &mut json, 0)?;
     let (model, train): (ModelConfig, TrainConfig) =
         serde_json::from_slice(&json).map_err(|e| Error::Config(format!("bad configuration from rank 0: {e}")))?;

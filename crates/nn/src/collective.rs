@@ -237,8 +237,8 @@ pub fn broadcast_tensor<D: Domain>(c: &dyn Collective, tensor: Option<&D>, root:
         c.broadcast(Buffer::of(&mut buf)?, root)?;
         return Ok(None);
     }
-    let shape: Vec<usize> =
-        serde_json::from_slice(&shape).map_err(|e| Error::Collective(format!("bad tensor shape from rank {root}: {e}")))?;
+    let shape: Vec<usize> = serde_json::from_slice(&shape)
+        .map_err(|e| Error::Collective(format!("bad tensor shape from rank {root}: {e}")))?;
     let mut t = D::zeros(&shape);
     buf.resize(t.coords().len(), D::Scalar::of(0.0));
     c.broadcast(Buffer::of(&mut buf)?, root)?;

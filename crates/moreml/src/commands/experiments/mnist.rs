@@ -117,7 +117,13 @@ fn run<T: Float>(a: &MnistArgs, c: &Arc<dyn Collective>) -> Result<()> {
 }
 
 /// Owner: figures, report.json and the summary line.
-fn report<T: Float>(a: &MnistArgs, ds: &Dataset<T>, cfg: &ExperimentConfig, labels: &[u8], out: &Outcome) -> Result<()> {
+fn report<T: Float>(
+    a: &MnistArgs,
+    ds: &Dataset<T>,
+    cfg: &ExperimentConfig,
+    labels: &[u8],
+    out: &Outcome,
+) -> Result<()> {
     if !out.plain.is_empty() {
         server_view(&a.out, ds, labels, &out.key)?;
     }
