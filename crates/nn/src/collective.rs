@@ -478,6 +478,90 @@ mod tests {
     }
 
     #[test]
+    fn a_divergence_on_one_rank_is_a_divergence_on_every_rank() {
+        let out = run(2, |c| {
+            let place = "layer 0 (dense) output".to_string();
+            let local = if c.rank() == 0 { Ok(()) } else { Err(Error::Diverged { epoch: 1, step: 2, place }) };
+            agree(c, local).unwrap_err()
+        });
+        assert!(out.iter().all(Error::is_divergence), "{out:?}");
+        assert!(matches!(&out[0], Error::Rank { rank: 1, diverged: true, .. }), "{:?}", out[0]);
+        let other = run(2, |c| agree(c, if c.rank() == 0 { Ok(()) } else { Err(Error::Data("bad".into())) }));
+        assert!(!other[0].as_ref().unwrap_err().is_divergence());
+    }
+
+    #[test]
+    fn a_tensor_only_the_root_holds_reaches_every_rank() {
+        let out = run(3, |c| {
+            let mine = PlainTensor::<f32>::from_vec(&[2, 2], vec![1.5, -2.0, 3.0, 4.25]).unwrap();
+            let received = broadcast_tensor(c, (c.rank() == 1).then_some(&mine), 1).unwrap();
+            received.map(|t| (t.shape().to_vec(), t.values().to_vec()))
+        });
+        assert_eq!(out[1], None, "the root keeps its own");
+        for r in [0, 2] {
+            assert_eq!(out[r], Some((vec![2, 2], vec![1.5, -2.0, 3.0, 4.25])));
+        }
+    }
+
+    /// A job whose rank 0 alone resumed from a checkpoint continues on every rank from rank 0's
+    /// state (weights, velocity, epochs done) and ends bit for bit where the uninterrupted job
+    /// of the same size ends.
+    #[test]
+    fn rank_0_resumes_and_every_rank_continues_from_its_state() {
+        use crate::checkpoint::{DataIdentity, RunIdentity};
+        use crate::{Learner, Model, ModelConfig, Pair, TrainConfig};
+        let (x, t) = data();
+        let pair = Pair::new(&x, &t).unwrap();
+        let run_id = |epochs| RunIdentity {
+            model: ModelConfig::mlp(6, 5, 3),
+            train: TrainConfig { epochs, batch_size: 16, lr: 0.05, momentum: 0.9, seed: 3 },
+            data: DataIdentity::of::<PlainTensor<f64>>(&[&[50, 6], &[50, 3]], None),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.ckpt");
+        let fresh =
+            |run: &RunIdentity| Learner::new(Model::new(run.model.clone()).unwrap(), run.train.clone()).unwrap();
+        let job = |resume: bool, epochs: usize| {
+            let ranks = Threads::job(2);
+            let ranks: Vec<Arc<dyn Collective>> =
+                ranks.into_iter().map(|r| Arc::new(r) as Arc<dyn Collective>).collect();
+            std::thread::scope(|s| {
+                let handles: Vec<_> = ranks
+                    .iter()
+                    .map(|c| {
+                        s.spawn(|| {
+                            let run = run_id(epochs);
+                            let learner = match resume && c.rank() == 0 {
+                                true => Learner::<PlainTensor<f64>>::resume(&path, &run).unwrap(),
+                                false => fresh(&run),
+                            };
+                            let mut l = learner.distributed(c.clone()).unwrap();
+                            l.fit(&pair, |_, _| Ok(())).unwrap();
+                            l.check_replicas().unwrap();
+                            if c.rank() == 0 {
+                                l.save_checkpoint(&path, &run.data).unwrap();
+                            }
+                            let history = l.history().iter().map(|s| s.epoch).collect::<Vec<_>>();
+                            let params =
+                                l.model().named_params().iter().flat_map(|(_, p)| p.values().to_vec()).collect();
+                            (history, params)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<(Vec<usize>, Vec<f64>)>>()
+            })
+        };
+        let straight = job(false, 3);
+        job(false, 1);
+        let resumed = job(true, 3);
+        for (s, r) in straight.iter().zip(&resumed) {
+            assert_eq!(r.0, vec![1, 2, 3], "every rank knows the epochs done");
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&s.1), bits(&r.1), "resumed job differs from the uninterrupted one");
+        }
+    }
+
+    #[test]
     fn bytes_of_any_length_broadcast() {
         let out = run(2, |c| {
             let mut b = if c.rank() == 1 { b"{\"epochs\": 3}".to_vec() } else { vec![9; 100] };
