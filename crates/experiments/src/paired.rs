@@ -139,6 +139,9 @@ pub fn run_paired_on<T: Float>(
     collective::broadcast_bytes(cc, &mut json, 0)?;
     let (model, train): (ModelConfig, TrainConfig) =
         serde_json::from_slice(&json).map_err(|e| Error::Config(format!("bad configuration from rank 0: {e}")))?;
+    if train.epochs == 0 {
+        return Err(Error::Config("at least one epoch is needed".into())); // on every rank alike
+    }
     let progress = owner.is_some_and(|(_, cfg)| cfg.progress);
     let (mut side, cx_train, ct_train) = match prepared {
         Some((side, cx, ct)) => (Some(side), Some(cx), Some(ct)),
@@ -175,11 +178,7 @@ pub fn run_paired_on<T: Float>(
         plain.check_replicas()?;
         cipher.check_replicas()?;
     }
-    let Some(side) = side else { return Ok(None) };
-    if side.out.plain.is_empty() && side.out.divergence.is_none() {
-        return Err(Error::Config("at least one epoch is needed".into()));
-    }
-    Ok(Some(side.out))
+    Ok(side.map(|side| side.out))
 }
 
 /// A learner of `D` for the paired run, training through `c`.

@@ -92,9 +92,8 @@ fn train_file<T: Float>(a: &TrainArgs, c: &Arc<dyn Collective>, map: &MappedFile
     match map.kind() {
         format::Kind::Plaintext => {
             let (x, t) = agree(&**c, (|| Ok((map.plain::<T>(&xn)?, map.plain::<T>(&tn)?)))())?;
-            run(a, c, (&x, &t), [x.shape(), t.shape()], None, regression, |m, tc| {
-                Ok(persist::save_plain(&a.out, m, Some(tc))?)
-            })
+            let data = DataIdentity::of::<PlainTensor<T>>(&[x.shape(), t.shape()], None);
+            run(a, c, (&x, &t), data, regression, |m, tc| Ok(persist::save_plain(&a.out, m, Some(tc))?))
         }
         format::Kind::Ciphertext => {
             let tensors = || -> Result<_> {
@@ -106,9 +105,8 @@ fn train_file<T: Float>(a: &TrainArgs, c: &Arc<dyn Collective>, map: &MappedFile
                 Ok((x, t))
             };
             let (x, t) = agree(&**c, tensors())?;
-            run(a, c, (&x, &t), [x.shape(), t.shape()], Some(&x.key().key_id), regression, |m, tc| {
-                Ok(persist::save_cipher(&a.out, m, x.key(), Some(tc))?)
-            })
+            let data = DataIdentity::of::<CipherTensor<T>>(&[x.shape(), t.shape()], Some(&x.key().key_id));
+            run(a, c, (&x, &t), data, regression, |m, tc| Ok(persist::save_cipher(&a.out, m, x.key(), Some(tc))?))
         }
     }
 }
@@ -131,20 +129,20 @@ fn same_target(a: &Path, b: &Path) -> bool {
 }
 
 /// Configures, trains and (rank 0) saves; every step that can fail on one rank is agreed, so
-/// all ranks stop together and no partial model is written.
-#[allow(clippy::too_many_arguments)]
+/// all ranks stop together and no partial model is written. `data` describes the training set
+/// (for checkpoints; its shapes are `x`'s and `t`'s).
 fn run<D: Domain, R: Rows<D>>(
     a: &TrainArgs,
     c: &Arc<dyn Collective>,
     (x, t): (&R, &R),
-    shapes: [&[usize]; 2],
-    key_id: Option<&str>,
+    data: DataIdentity,
     regression: bool,
     save: impl FnOnce(&Model<D>, &TrainConfig) -> Result<()>,
 ) -> Result<()> {
+    let shapes: Vec<&[usize]> = data.shapes.iter().map(Vec::as_slice).collect();
     same_shapes(&**c, &shapes)?;
     let (cfg, tc) = configs(a, &**c, shapes[0], shapes[1], regression)?;
-    let run = RunIdentity { model: cfg, train: tc.clone(), data: DataIdentity::of::<D>(&shapes, key_id) };
+    let run = RunIdentity { model: cfg, train: tc.clone(), data };
     let model = fit(a, c, &run, x, t)?;
     agree(&**c, if c.rank() == 0 { save(&model, &tc) } else { Ok(()) })?;
     if c.rank() == 0 {
