@@ -42,24 +42,23 @@ impl Job {
         self.collective.clone()
     }
 
-    /// Ends the job with `result`, which every rank agreed on. On failure, rank 0 prints the
-    /// error before any other rank exits: mpirun tears the job down at the first non-zero exit,
-    /// which would otherwise often kill rank 0 before it said why the job failed.
+    /// Ends the job with `result`, which every rank agreed on. On failure in a job of several
+    /// ranks, rank 0 prints the error before any rank exits (mpirun tears the job down at the
+    /// first non-zero exit, which would otherwise often kill rank 0 before it said why the job
+    /// failed), then every rank exits with status 1.
     pub fn finish(self, result: Result<()>) -> Result<()> {
         let Err(err) = &result else { return result };
         if self.collective.size() <= 1 {
             return result;
         }
-        let rank0 = self.collective.rank() == 0;
-        if rank0 {
+        if self.collective.rank() == 0 {
             eprintln!("moreml: error: {err:#}");
         }
         let _ = self.collective.barrier(); // the other ranks wait until rank 0 has spoken
-        if rank0 {
-            drop(self); // MPI_Finalize
-            std::process::exit(1);
-        }
-        result
+        drop(self); // MPI_Finalize
+                    // The other ranks end quietly: every rank agreed on the failure, and rank 0's line
+                    // names the failing rank and its message, so theirs would only repeat it.
+        std::process::exit(1);
     }
 }
 
