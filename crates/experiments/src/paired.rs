@@ -115,7 +115,7 @@ pub struct Outcome {
 /// over its non-finite outputs are `None`.
 pub fn run_paired<T: Float>(data: &Dataset<T>, cfg: &ExperimentConfig) -> Result<Outcome> {
     run_paired_on(&(Arc::new(Local) as Arc<dyn Collective>), Some((data, cfg)))?
-        .ok_or(Error::Config("a single-process run is rank 0 and returns the outcome".into()))
+        .ok_or_else(|| Error::Config("a single-process run is rank 0 and returns the outcome".into()))
 }
 
 /// [`run_paired`] as one rank of a data-parallel job: both learners train through `c`
