@@ -22,7 +22,7 @@ pub mod paired;
 pub mod report;
 
 pub use data::{Dataset, Split, Standardizer, Task};
-pub use paired::{run_paired, ExperimentConfig, Outcome};
+pub use paired::{run_paired, run_paired_on, ExperimentConfig, Outcome};
 
 use std::path::PathBuf;
 

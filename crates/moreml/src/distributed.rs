@@ -5,7 +5,8 @@
 //! default build needs no MPI.
 
 use anyhow::Result;
-use moreml_nn::collective::{self, Collective};
+use moreml_nn::collective::{self, Collective, Local};
+use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
 
 /// One process's view of a distributed job: its collective, and (with MPI) the environment,
@@ -41,25 +42,43 @@ impl Job {
         self.collective.clone()
     }
 
-    /// Ends the job with `result`, which every rank agreed on. On failure, rank 0 prints the
-    /// error before any other rank exits: mpirun tears the job down at the first non-zero exit,
-    /// which would otherwise often kill rank 0 before it said why the job failed.
+    /// Ends the job with `result`, which every rank agreed on. On failure in a job of several
+    /// ranks, rank 0 prints the error before any rank exits (mpirun tears the job down at the
+    /// first non-zero exit, which would otherwise often kill rank 0 before it said why the job
+    /// failed), then every rank exits with status 1.
     pub fn finish(self, result: Result<()>) -> Result<()> {
         let Err(err) = &result else { return result };
         if self.collective.size() <= 1 {
             return result;
         }
-        let rank0 = self.collective.rank() == 0;
-        if rank0 {
+        if self.collective.rank() == 0 {
             eprintln!("moreml: error: {err:#}");
         }
         let _ = self.collective.barrier(); // the other ranks wait until rank 0 has spoken
-        if rank0 {
-            drop(self); // MPI_Finalize
-            std::process::exit(1);
-        }
-        result
+        drop(self); // MPI_Finalize
+                    // The other ranks end quietly: every rank agreed on the failure, and rank 0's line
+                    // names the failing rank and its message, so theirs would only repeat it.
+        std::process::exit(1);
     }
+}
+
+/// Runs a command body as one rank of an MPI job (`distributed`), or as the single-process
+/// "job" ([`Local`]) otherwise; with MPI, failures end the job as [`Job::finish`] describes.
+pub fn run(distributed: bool, body: impl FnOnce(&Arc<dyn Collective>) -> Result<()>) -> Result<()> {
+    if !distributed {
+        return body(&(Arc::new(Local) as Arc<dyn Collective>));
+    }
+    let job = Job::start()?;
+    let result = body(&job.collective());
+    job.finish(result)
+}
+
+/// Rank 0's `value` on every rank: what rank 0 read from its command line configures the
+/// job, whatever the other ranks were started with.
+pub fn from_rank0<V: Serialize + DeserializeOwned>(c: &dyn Collective, value: V) -> Result<V> {
+    let mut json = if c.rank() == 0 { serde_json::to_vec(&value)? } else { Vec::new() };
+    collective::broadcast_bytes(c, &mut json, 0)?;
+    Ok(serde_json::from_slice(&json)?)
 }
 
 /// [`collective::agree`] for command-level results: if any rank failed, every rank fails

@@ -239,3 +239,78 @@ fn rank_0_configures_the_job() {
         assert!(rel <= F64_TOLERANCE, "{n}: {rel:e}");
     }
 }
+
+/// The tensors of a model file as stored (ciphertexts in their 2x2 form), as bit patterns.
+fn stored_bits(path: &Path) -> Vec<(String, Vec<u64>)> {
+    let f = format::read_cipher::<f64>(path).unwrap();
+    f.tensors.into_iter().map(|(n, t)| (n, t.raw().iter().map(|v| v.to_bits()).collect())).collect()
+}
+
+/// A 2-rank job stopped after epoch 1 and resumed (every rank from rank 0's checkpoint) equals
+/// the uninterrupted 2-rank job bit for bit; the checkpoint also resumes in one process (equal
+/// up to the order of the gradient sums).
+#[test]
+fn distributed_resume_equals_uninterrupted() {
+    let d = Dir::new();
+    data(&d, "f64");
+    let data = d.arg("train.enc.safetensors");
+    let one_epoch = TRAIN.map(|f| if f == "2" { "1" } else { f });
+    assert_eq!(&one_epoch[..2], ["--epochs", "1"]);
+    let (straight, first, resumed, ck) =
+        (d.arg("straight.safetensors"), d.arg("first.safetensors"), d.arg("resumed.safetensors"), d.arg("run.ckpt"));
+    let job = |out: &str, extra: &[&str], hyper: &[&str]| {
+        let run = mpirun(2, &[&["train", "--distributed", "--data", &data, "--out", out][..], extra, hyper].concat());
+        let log = text(&run);
+        assert!(run.status.success(), "mpirun -np 2 failed\n{log}");
+        log
+    };
+    job(&straight, &[], &TRAIN);
+    let log = job(&first, &["--checkpoint", &ck], &one_epoch);
+    assert_eq!(log.matches("wrote checkpoint after epoch 1").count(), 1, "only rank 0 writes\n{log}");
+    let log = job(&resumed, &["--resume", &ck], &TRAIN);
+    assert!(log.contains("after epoch 1") && log.contains("epoch 2/2") && !log.contains("epoch 1/2"), "{log}");
+    assert_eq!(stored_bits(Path::new(&straight)), stored_bits(Path::new(&resumed)), "resumed 2-rank job differs");
+
+    let single = d.arg("single.safetensors");
+    let args = ["train", "--data", &data, "--out", &single, "--resume", &ck];
+    moreml(&[&args[..], &TRAIN[..]].concat()).ok();
+    let (a, b) = (plain_model(&d, "straight.safetensors", true), plain_model(&d, "single.safetensors", true));
+    for ((n, a), (_, b)) in a.iter().zip(&b) {
+        let rel = rel_diff(a, b);
+        assert!(rel <= F64_TOLERANCE, "{n}: resumed in one process, {rel:e}");
+    }
+}
+
+/// `moreml mnist --distributed` on 2 ranks reports what one process reports: the same test
+/// accuracy per epoch and the same confusion matrices (predicted labels), plaintext and
+/// encrypted; only rank 0 writes the report.
+#[test]
+fn mnist_experiment_distributed_equals_single_process() {
+    let d = Dir::new();
+    let args = |out: &str| -> Vec<String> {
+        let flags = ["mnist", "--synthetic", "--train-size", "150", "--test-size", "40", "--out", out];
+        flags.iter().chain(&TRAIN).map(|s| s.to_string()).collect()
+    };
+    moreml(&args(&d.arg("single"))).ok();
+    let mut distributed = args(&d.arg("np2"));
+    distributed.push("--distributed".into());
+    let run = mpirun(2, &distributed.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = text(&run);
+    assert!(run.status.success(), "mpirun -np 2 moreml mnist failed\n{log}");
+    assert!(log.contains("2 ranks sharing each batch"), "{log}");
+    assert_eq!(log.matches("plain accuracy").count(), 1, "only rank 0 reports\n{log}");
+    let report = |dir: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.path(dir).join("report.json")).unwrap()).unwrap()
+    };
+    let (single, np2) = (report("single"), report("np2"));
+    for run in ["plain", "encrypted"] {
+        for field in ["accuracy", "test_accuracy_each"] {
+            assert_eq!(single[run][field], np2[run][field], "{run} {field}");
+        }
+        let confusion = |r: &serde_json::Value| r[run]["metrics"]["confusion"].clone();
+        assert!(confusion(&single).is_array(), "{single}");
+        assert_eq!(confusion(&single), confusion(&np2), "{run}: predicted labels differ");
+    }
+    assert_eq!(single["train_records"], 150);
+    assert_eq!(single["diverged"], false);
+}

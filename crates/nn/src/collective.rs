@@ -131,14 +131,16 @@ pub fn agree<T>(c: &dyn Collective, local: Result<T>) -> Result<T> {
     if c.size() <= 1 {
         return local;
     }
+    // 1 = failed, 2 = diverged (so that every rank can tell a divergence from other failures)
     let mut failed = vec![0.0f64; c.size()];
-    if local.is_err() {
-        failed[c.rank()] = 1.0;
+    if let Err(e) = &local {
+        failed[c.rank()] = if e.is_divergence() { 2.0 } else { 1.0 };
     }
     c.all_reduce_sum(Buffer::F64(&mut failed))?;
     let Some(root) = failed.iter().position(|&f| f != 0.0) else {
         return local;
     };
+    let diverged = failed[root] == 2.0;
     let mut message = match &local {
         Err(e) if c.rank() == root => e.to_string().into_bytes(),
         _ => Vec::new(),
@@ -146,7 +148,7 @@ pub fn agree<T>(c: &dyn Collective, local: Result<T>) -> Result<T> {
     broadcast_bytes(c, &mut message, root)?;
     match local {
         Err(e) => Err(e),
-        Ok(_) => Err(Error::Rank { rank: root, message: String::from_utf8_lossy(&message).into_owned() }),
+        Ok(_) => Err(Error::Rank { rank: root, message: String::from_utf8_lossy(&message).into_owned(), diverged }),
     }
 }
 
@@ -197,21 +199,51 @@ pub fn all_reduce_grads<D: Domain>(c: &dyn Collective, params: &mut [&mut Param<
 /// Copies the parameter values of rank `root` to every rank (weights at the start of training,
 /// so all ranks start from the same model whatever they loaded).
 pub fn broadcast_params<D: Domain>(c: &dyn Collective, params: &mut [&mut Param<D>], root: usize) -> Result<()> {
+    broadcast_tensors(c, &mut params.iter_mut().map(|p| &mut p.value).collect::<Vec<_>>(), root)
+}
+
+/// Copies the values of rank `root`'s tensors into every rank's tensors of the same shapes, in
+/// one message (weights, optimiser state).
+pub fn broadcast_tensors<D: Domain>(c: &dyn Collective, tensors: &mut [&mut D], root: usize) -> Result<()> {
     if c.size() <= 1 {
         return Ok(());
     }
-    let mut buf: Vec<D::Scalar> = Vec::with_capacity(coords_len(params));
-    for p in params.iter() {
-        buf.extend_from_slice(p.value.coords());
+    let mut buf: Vec<D::Scalar> = Vec::with_capacity(tensors.iter().map(|t| t.coords().len()).sum());
+    for t in tensors.iter() {
+        buf.extend_from_slice(t.coords());
     }
     c.broadcast(Buffer::of(&mut buf)?, root)?;
     let mut rest = &buf[..];
-    for p in params.iter_mut() {
-        let (mine, tail) = rest.split_at(p.value.coords().len());
-        p.value.coords_mut().copy_from_slice(mine);
+    for t in tensors.iter_mut() {
+        let (mine, tail) = rest.split_at(t.coords().len());
+        t.coords_mut().copy_from_slice(mine);
         rest = tail;
     }
     Ok(())
+}
+
+/// Sends a tensor that only rank `root` holds to every other rank (a training set that one
+/// rank loaded or encrypted): its shape, then its coordinates. Rank `root` passes `Some` and
+/// gets `None` back (it keeps its own); the others pass `None` and receive `Some`. With one
+/// rank it does nothing and returns `None`.
+pub fn broadcast_tensor<D: Domain>(c: &dyn Collective, tensor: Option<&D>, root: usize) -> Result<Option<D>> {
+    if c.size() <= 1 {
+        return Ok(None);
+    }
+    let mut shape = tensor.map(|t| serde_json::to_vec(t.shape()).expect("a shape serialises")).unwrap_or_default();
+    broadcast_bytes(c, &mut shape, root)?;
+    let mut buf: Vec<D::Scalar> = tensor.map(|t| t.coords().to_vec()).unwrap_or_default();
+    if c.rank() == root {
+        c.broadcast(Buffer::of(&mut buf)?, root)?;
+        return Ok(None);
+    }
+    let shape: Vec<usize> = serde_json::from_slice(&shape)
+        .map_err(|e| Error::Collective(format!("bad tensor shape from rank {root}: {e}")))?;
+    let mut t = D::zeros(&shape);
+    buf.resize(t.coords().len(), D::Scalar::of(0.0));
+    c.broadcast(Buffer::of(&mut buf)?, root)?;
+    t.coords_mut().copy_from_slice(&buf);
+    Ok(Some(t))
 }
 
 /// Checks that every rank holds exactly the parameters of rank 0 (bit for bit): the replicas
@@ -232,6 +264,7 @@ pub fn check_replicas<D: Domain>(c: &dyn Collective, params: &[&D]) -> Result<()
         Err(Error::Rank {
             rank: c.rank(),
             message: "its model differs from rank 0's after training (replicas drifted apart)".into(),
+            diverged: false,
         })
     };
     agree(c, local)
@@ -442,6 +475,90 @@ mod tests {
         assert_eq!(out[2].as_ref().unwrap_err(), "bad shard on rank 2");
         let ok = run(3, |c| agree(c, Ok(c.rank())).unwrap());
         assert_eq!(ok, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_divergence_on_one_rank_is_a_divergence_on_every_rank() {
+        let out = run(2, |c| {
+            let place = "layer 0 (dense) output".to_string();
+            let local = if c.rank() == 0 { Ok(()) } else { Err(Error::Diverged { epoch: 1, step: 2, place }) };
+            agree(c, local).unwrap_err()
+        });
+        assert!(out.iter().all(Error::is_divergence), "{out:?}");
+        assert!(matches!(&out[0], Error::Rank { rank: 1, diverged: true, .. }), "{:?}", out[0]);
+        let other = run(2, |c| agree(c, if c.rank() == 0 { Ok(()) } else { Err(Error::Data("bad".into())) }));
+        assert!(!other[0].as_ref().unwrap_err().is_divergence());
+    }
+
+    #[test]
+    fn a_tensor_only_the_root_holds_reaches_every_rank() {
+        let out = run(3, |c| {
+            let mine = PlainTensor::<f32>::from_vec(&[2, 2], vec![1.5, -2.0, 3.0, 4.25]).unwrap();
+            let received = broadcast_tensor(c, (c.rank() == 1).then_some(&mine), 1).unwrap();
+            received.map(|t| (t.shape().to_vec(), t.values().to_vec()))
+        });
+        assert_eq!(out[1], None, "the root keeps its own");
+        for r in [0, 2] {
+            assert_eq!(out[r], Some((vec![2, 2], vec![1.5, -2.0, 3.0, 4.25])));
+        }
+    }
+
+    /// A job whose rank 0 alone resumed from a checkpoint continues on every rank from rank 0's
+    /// state (weights, velocity, epochs done) and ends bit for bit where the uninterrupted job
+    /// of the same size ends.
+    #[test]
+    fn rank_0_resumes_and_every_rank_continues_from_its_state() {
+        use crate::checkpoint::{DataIdentity, RunIdentity};
+        use crate::{Learner, Model, ModelConfig, Pair, TrainConfig};
+        let (x, t) = data();
+        let pair = Pair::new(&x, &t).unwrap();
+        let run_id = |epochs| RunIdentity {
+            model: ModelConfig::mlp(6, 5, 3),
+            train: TrainConfig { epochs, batch_size: 16, lr: 0.05, momentum: 0.9, seed: 3 },
+            data: DataIdentity::of::<PlainTensor<f64>>(&[&[50, 6], &[50, 3]], None),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.ckpt");
+        let fresh =
+            |run: &RunIdentity| Learner::new(Model::new(run.model.clone()).unwrap(), run.train.clone()).unwrap();
+        let job = |resume: bool, epochs: usize| {
+            let ranks = Threads::job(2);
+            let ranks: Vec<Arc<dyn Collective>> =
+                ranks.into_iter().map(|r| Arc::new(r) as Arc<dyn Collective>).collect();
+            std::thread::scope(|s| {
+                let handles: Vec<_> = ranks
+                    .iter()
+                    .map(|c| {
+                        s.spawn(|| {
+                            let run = run_id(epochs);
+                            let learner = match resume && c.rank() == 0 {
+                                true => Learner::<PlainTensor<f64>>::resume(&path, &run).unwrap(),
+                                false => fresh(&run),
+                            };
+                            let mut l = learner.distributed(c.clone()).unwrap();
+                            l.fit(&pair, |_, _| Ok(())).unwrap();
+                            l.check_replicas().unwrap();
+                            if c.rank() == 0 {
+                                l.save_checkpoint(&path, &run.data).unwrap();
+                            }
+                            let history = l.history().iter().map(|s| s.epoch).collect::<Vec<_>>();
+                            let params =
+                                l.model().named_params().iter().flat_map(|(_, p)| p.values().to_vec()).collect();
+                            (history, params)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<(Vec<usize>, Vec<f64>)>>()
+            })
+        };
+        let straight = job(false, 3);
+        job(false, 1);
+        let resumed = job(true, 3);
+        for (s, r) in straight.iter().zip(&resumed) {
+            assert_eq!(r.0, vec![1, 2, 3], "every rank knows the epochs done");
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&s.1), bits(&r.1), "resumed job differs from the uninterrupted one");
+        }
     }
 
     #[test]

@@ -36,6 +36,30 @@ pub enum Error {
         rank: usize,
         /// Its error, as text.
         message: String,
+        /// Whether its error was [`Error::Diverged`]: every rank of the job then treats the
+        /// step as diverged ([`Error::is_divergence`]), as a single process would.
+        diverged: bool,
+    },
+    /// A checkpoint that cannot be read: missing, truncated, damaged, of another format, or
+    /// holding non-finite values.
+    #[error("checkpoint {}: {detail}; resume from an intact checkpoint or start again without --resume", path.display())]
+    Checkpoint {
+        /// The checkpoint file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A checkpoint written by another run (other data, architecture or hyper-parameters):
+    /// resuming from it would not continue that run.
+    #[error(
+        "cannot resume from {}: it was written by a different run ({}); resume with the data and flags of that run, or start again without --resume",
+        path.display(), differences.join("; ")
+    )]
+    ResumeMismatch {
+        /// The checkpoint file.
+        path: std::path::PathBuf,
+        /// Each difference, `what: checkpoint X, this run Y`.
+        differences: Vec<String>,
     },
     /// A collective operation failed or was misused (e.g. an unsupported scalar type).
     #[error("collective operation failed: {0}")]
@@ -43,6 +67,14 @@ pub enum Error {
     /// Methods called in the wrong order (a bug in the caller).
     #[error("internal: {0}")]
     State(&'static str),
+}
+
+impl Error {
+    /// Whether training stopped on a non-finite value, on this rank or on another rank of the
+    /// job: the run diverged (as opposed to failing for another reason).
+    pub fn is_divergence(&self) -> bool {
+        matches!(self, Error::Diverged { .. } | Error::Rank { diverged: true, .. })
+    }
 }
 
 /// `Result` with [`Error`].

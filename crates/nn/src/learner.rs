@@ -1,6 +1,7 @@
 //! The training loop, kept apart from the model: optimiser, batch order, progress, timing,
 //! per-epoch history and the divergence guard.
 
+use crate::checkpoint::{self, Checkpoint, DataIdentity, RunIdentity};
 use crate::collective::{self, Collective, Local};
 use crate::config::TrainConfig;
 use crate::model::Model;
@@ -12,7 +13,8 @@ use moreml_cipher::Domain;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,7 +40,7 @@ pub fn progress(len: u64, message: impl Into<String>) -> ProgressBar {
 }
 
 /// What one epoch did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochStats {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -93,15 +95,100 @@ impl<D: Domain> Learner<D> {
     /// rank, then each step computes this rank's share of every global batch
     /// ([`collective::share`]) and sums the gradients over all ranks before the update. Every
     /// rank must call the same methods with the same configuration and data.
+    ///
+    /// Rank 0's whole training state travels, not only its weights: the epochs done and the
+    /// optimiser velocity too, so a job in which rank 0 alone resumed from a checkpoint
+    /// ([`Learner::resume`]) continues on every rank from that state.
     pub fn distributed(mut self, collective: Arc<dyn Collective>) -> Result<Self> {
-        collective::broadcast_params(collective.as_ref(), &mut self.model.params_mut(), 0)?;
+        let c = collective.as_ref();
+        if c.size() > 1 {
+            let mut history = serde_json::to_vec(&self.history).expect("epoch stats serialise");
+            collective::broadcast_bytes(c, &mut history, 0)?;
+            self.history = serde_json::from_slice(&history)
+                .map_err(|e| Error::Collective(format!("bad epoch history from rank 0: {e}")))?;
+            // which parameters have a velocity yet (all or none in practice), then their values
+            let n = self.model.params_mut().len();
+            self.optim.velocity_mut().resize(n, None);
+            let mut has: Vec<u8> = self.optim.velocity().iter().map(|v| v.is_some() as u8).collect();
+            c.broadcast(collective::Buffer::U8(&mut has), 0)?;
+            let params = self.model.params_mut();
+            for ((slot, p), &h) in self.optim.velocity_mut().iter_mut().zip(&params).zip(&has) {
+                *slot = (h == 1).then(|| slot.take().unwrap_or_else(|| D::zeros(p.value.shape())));
+            }
+            let mut tensors: Vec<&mut D> = params.into_iter().map(|p| &mut p.value).collect();
+            tensors.extend(self.optim.velocity_mut().iter_mut().flatten());
+            collective::broadcast_tensors(c, &mut tensors, 0)?;
+        }
         self.collective = collective;
         Ok(self)
+    }
+
+    /// Writes the training state after the epochs done so far (weights, optimiser velocity,
+    /// history) and the identity of the run to `path`, atomically (see [`crate::checkpoint`]).
+    /// `data` describes the training set, so that a resume with other data is refused.
+    pub fn save_checkpoint(&self, path: &Path, data: &DataIdentity) -> Result<()> {
+        let run = RunIdentity { model: self.model.config().clone(), train: self.config.clone(), data: data.clone() };
+        let params = self.model.named_params();
+        let velocity: Vec<(String, &D)> = params
+            .iter()
+            .zip(self.optim.velocity())
+            .filter_map(|((n, _), v)| v.as_ref().map(|v| (n.clone(), v)))
+            .collect();
+        checkpoint::save(path, &run, &self.history, &params, &velocity)
+    }
+
+    /// A learner in the state a checkpoint saved, to train the remaining epochs of `this` run:
+    /// the next epoch, its batch order, the weights and the momentum velocity are those of the
+    /// run that wrote the checkpoint, so the result is bit for bit that of an uninterrupted run.
+    ///
+    /// Refuses ([`Error::ResumeMismatch`], every difference named) a checkpoint of another
+    /// run: other data (domain, dtype, record count, shapes, key), architecture, or
+    /// hyper-parameters. Only the number of epochs may differ, and it must exceed the epochs
+    /// done.
+    pub fn resume(path: &Path, this: &RunIdentity) -> Result<Self> {
+        let ck = Checkpoint::<D>::load(path)?;
+        let differences = ck.run.differences(this);
+        if !differences.is_empty() {
+            return Err(Error::ResumeMismatch { path: path.to_path_buf(), differences });
+        }
+        let done = ck.history.len();
+        if done >= this.train.epochs {
+            return Err(Error::Data(format!(
+                "{}: the checkpoint already holds {done} epochs and this run asks for {}; ask for more epochs                  (--epochs) to continue training",
+                path.display(),
+                this.train.epochs
+            )));
+        }
+        let mut learner = Self::new(Model::from_params(ck.run.model, ck.params)?, this.train.clone())?;
+        let names: Vec<String> = learner.model.named_params().into_iter().map(|(n, _)| n).collect();
+        let mut velocity = ck.velocity;
+        let slots = names
+            .iter()
+            .zip(learner.model.params_mut())
+            .map(|(name, p)| match velocity.iter().position(|(n, _)| n == name) {
+                Some(i) if velocity[i].1.shape() == p.value.shape() => Ok(Some(velocity.swap_remove(i).1)),
+                Some(_) => Err(Error::Config(format!("{}: the velocity of {name} has another shape", path.display()))),
+                None => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if let Some((name, _)) = velocity.first() {
+            return Err(Error::Config(format!("{}: velocity of an unknown parameter {name}", path.display())));
+        }
+        *learner.optim.velocity_mut() = slots;
+        learner.history = ck.history;
+        Ok(learner)
     }
 
     /// The processes this learner trains with ([`Local`] unless [`Learner::distributed`]).
     pub fn collective(&self) -> &dyn Collective {
         self.collective.as_ref()
+    }
+
+    /// Checks that every rank of the job holds rank 0's weights bit for bit
+    /// ([`collective::check_replicas`]); always `Ok` in one process.
+    pub fn check_replicas(&self) -> Result<()> {
+        let params: Vec<&D> = self.model.named_params().into_iter().map(|(_, p)| p).collect();
+        collective::check_replicas(self.collective.as_ref(), &params)
     }
 
     /// Shows a progress bar per epoch on stderr.

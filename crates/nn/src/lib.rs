@@ -10,6 +10,7 @@
 //! * [`Learner`]: the one epoch loop (batch order, divergence guard, history);
 //! * [`records`]: where the loop reads mini-batches from (tensors in memory, mapped files);
 //! * [`persist`]: models as safetensors files (plaintext or ciphertext);
+//! * [`checkpoint`]: the learner's whole state between epochs, to resume bit for bit;
 //! * [`collective`]: all-reduce and broadcast between the ranks of a data-parallel job.
 //!
 //! ```
@@ -27,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod collective;
 mod config;
 mod error;

@@ -32,6 +32,18 @@ impl<D: Domain> Sgd<D> {
         self.lr
     }
 
+    /// The momentum velocity of each parameter, in the model's parameter order (`None` before
+    /// its first gradient): the optimiser's whole state, saved in checkpoints.
+    pub fn velocity(&self) -> &[Option<D>] {
+        &self.velocity
+    }
+
+    /// Mutable velocity buffers (a resumed learner restores them; a distributed job copies
+    /// rank 0's to every rank).
+    pub fn velocity_mut(&mut self) -> &mut Vec<Option<D>> {
+        &mut self.velocity
+    }
+
     /// Applies one update to every parameter that has a gradient, consuming the gradients.
     /// `params` must come in the same order at every call (the model's parameter order).
     pub fn step(&mut self, params: Vec<&mut Param<D>>) {

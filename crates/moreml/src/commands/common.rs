@@ -6,7 +6,7 @@ use moreml_nn::{ModelConfig, TrainConfig};
 use std::path::{Path, PathBuf};
 
 /// Scalar type of tensors and computation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum Dtype {
     /// 32-bit floats (half the memory; the loss runs in f64 for stability).
     F32,
@@ -130,6 +130,17 @@ impl HyperArgs {
             seed: self.seed,
         })
     }
+}
+
+/// `--distributed` of the experiments (`mnist`, `wbc experiment`, `angio experiment`).
+#[derive(Args, Debug, Clone)]
+pub struct ExperimentJob {
+    /// Train data-parallel as one rank of an MPI job: `mpirun -np N moreml ... --distributed`.
+    /// Rank 0 generates or loads the data, encrypts, evaluates and writes the report (its
+    /// flags configure the job); every rank trains its share of each batch of both runs.
+    /// Needs a build with `--features mpi`.
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 /// Creates `dir` and checks that files can be written there, before any long work.

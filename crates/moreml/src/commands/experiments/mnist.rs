@@ -1,16 +1,20 @@
 //! `moreml mnist`: the paper's first experiment, plaintext and encrypted side by side, on the
 //! shared experiment pipeline.
 
-use crate::commands::common::{with_dtype, Dtype, HyperArgs, ModelArgs};
+use crate::commands::common::{with_dtype, Dtype, ExperimentJob, HyperArgs, ModelArgs};
+use crate::distributed::{agree, from_rank0};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use moreml_cipher::prelude::*;
 use moreml_datasets::{resolve_mnist_dir, Mnist};
-use moreml_experiments::{report::write_report, run_paired, Dataset, ExperimentConfig, Split, Task};
+use moreml_experiments::paired::run_paired_on;
+use moreml_experiments::{report::write_report, Dataset, ExperimentConfig, Outcome, Split, Task};
 use moreml_more::{KeyParams, RDistribution, SecretKey};
+use moreml_nn::collective::Collective;
 use moreml_report as fig;
 use serde_json::Map;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `moreml mnist`.
 #[derive(Args, Debug)]
@@ -41,6 +45,8 @@ pub struct MnistArgs {
     /// How the hidden value r of input pixels is drawn.
     #[arg(long, value_enum, default_value_t = RInputs::Empirical)]
     pub r_inputs: RInputs,
+    #[command(flatten)]
+    pub job: ExperimentJob,
 }
 
 /// Distribution of the hidden value of input ciphertexts.
@@ -53,6 +59,15 @@ pub enum RInputs {
 }
 
 pub fn mnist(a: &MnistArgs) -> Result<()> {
+    crate::distributed::run(a.job.distributed, |c| {
+        let dtype = from_rank0(&**c, a.dtype)?;
+        with_dtype!(dtype, run(a, c))
+    })
+}
+
+/// Owner (rank 0): loads or generates the digits; the data set, the run's configuration and
+/// the test labels (for the figure).
+fn prepare<T: Float>(a: &MnistArgs) -> Result<(Dataset<T>, ExperimentConfig, Vec<u8>)> {
     crate::commands::common::ensure_writable_dir(&a.out)?;
     let data = if a.synthetic {
         let n = |size: usize, default: usize| if size == 0 { default } else { size };
@@ -64,7 +79,19 @@ pub fn mnist(a: &MnistArgs) -> Result<()> {
     };
     let n_train = if a.train_size == 0 { data.n_train() } else { a.train_size.min(data.n_train()) };
     let n_test = if a.test_size == 0 { data.n_test() } else { a.test_size.min(data.n_test()) };
-    with_dtype!(a.dtype, run(a, &data.subset(n_train, n_test)))
+    let data = data.subset(n_train, n_test);
+    let r = match a.r_inputs {
+        RInputs::Record => RDistribution::Record { jitter: 0.01 },
+        RInputs::Empirical => RDistribution::default(),
+    };
+    let cfg = ExperimentConfig {
+        model: a.model.config(784, 10, a.hyper.seed)?,
+        train: a.hyper.train_config(a.model.default_lr())?,
+        key: KeyParams { r, ..KeyParams::default() },
+        eval_batch: 500,
+        progress: true,
+    };
+    Ok((dataset::<T>(a, &data)?, cfg, data.test_labels))
 }
 
 /// MNIST as the pipeline's data set: pixels in [0, 1], one-hot labels.
@@ -78,24 +105,29 @@ fn dataset<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<Dataset<T>> {
     })
 }
 
-fn run<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<()> {
-    let ds = dataset::<T>(a, data)?;
-    let r = match a.r_inputs {
-        RInputs::Record => RDistribution::Record { jitter: 0.01 },
-        RInputs::Empirical => RDistribution::default(),
+/// The experiment as one rank of `c` (rank 0 the owner; see [`run_paired_on`]).
+fn run<T: Float>(a: &MnistArgs, c: &Arc<dyn Collective>) -> Result<()> {
+    let owner = agree(&**c, if c.rank() == 0 { prepare::<T>(a).map(Some) } else { Ok(None) })?;
+    let out = run_paired_on(c, owner.as_ref().map(|(ds, cfg, _)| (ds, cfg)))?;
+    let written = match (&owner, &out) {
+        (Some((ds, cfg, labels)), Some(out)) => report(a, ds, cfg, labels, out),
+        _ => Ok(()),
     };
-    let cfg = ExperimentConfig {
-        model: a.model.config(784, 10, a.hyper.seed)?,
-        train: a.hyper.train_config(a.model.default_lr())?,
-        key: KeyParams { r, ..KeyParams::default() },
-        eval_batch: 500,
-        progress: true,
-    };
-    let out = run_paired(&ds, &cfg)?;
+    agree(&**c, written)
+}
+
+/// Owner: figures, report.json and the summary line.
+fn report<T: Float>(
+    a: &MnistArgs,
+    ds: &Dataset<T>,
+    cfg: &ExperimentConfig,
+    labels: &[u8],
+    out: &Outcome,
+) -> Result<()> {
     if !out.plain.is_empty() {
-        server_view(&a.out, &ds, &data.test_labels, &out.key)?;
+        server_view(&a.out, ds, labels, &out.key)?;
     }
-    let path = write_report(&a.out, &ds, &cfg, &out, Map::new())?;
+    let path = write_report(&a.out, ds, cfg, out, Map::new())?;
     let last = |log: &[moreml_experiments::paired::EpochEval]| log.last().and_then(|e| e.metrics.headline());
     let show = |x: Option<f64>, digits: usize| x.map_or("null".to_string(), |v| format!("{v:.digits$}"));
     eprintln!(

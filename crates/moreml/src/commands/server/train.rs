@@ -1,13 +1,14 @@
 //! `moreml train` (server): trains a network on a plaintext or encrypted data file, no key.
 
 use crate::commands::common::{data_names, ensure_output, is_regression, with_dtype, Dtype, HyperArgs, ModelArgs};
-use crate::distributed::{agree, Job};
+use crate::distributed::agree;
 use anyhow::{bail, Result};
 use clap::Args;
 use moreml_cipher::format;
 use moreml_cipher::mapped::{MappedCipher, MappedFile};
 use moreml_cipher::prelude::*;
-use moreml_nn::collective::{self, Collective, Local};
+use moreml_nn::checkpoint::{DataIdentity, RunIdentity};
+use moreml_nn::collective::{self, Collective};
 use moreml_nn::learner::progress;
 use moreml_nn::{persist, Learner, LossKind, Model, ModelConfig, Pair, Records, Rows, TrainConfig};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,17 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub hyper: HyperArgs,
+    /// Write a checkpoint (weights, optimiser state, epochs done, run identity) to FILE
+    /// during training (atomically, replacing the previous one), to continue with --resume.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Epochs between checkpoints (the last epoch is always checkpointed).
+    #[arg(long, value_name = "EPOCHS", default_value_t = 1, requires = "checkpoint")]
+    pub checkpoint_every: usize,
+    /// Continue the run that wrote this checkpoint: same data and flags (--epochs may be
+    /// larger), bit for bit the result of an uninterrupted run. May be the --checkpoint file.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
     /// Train data-parallel as one rank of an MPI job: `mpirun -np N moreml train --distributed
     /// ...`. Rank 0 reads the configuration and writes the model; every rank computes its share
     /// of each global batch (--batch records in all). Needs a build with `--features mpi`.
@@ -35,19 +47,35 @@ pub struct TrainArgs {
 }
 
 pub fn train(a: &TrainArgs) -> Result<()> {
-    if !a.distributed {
-        return train_job(a, &(Arc::new(Local) as Arc<dyn Collective>));
-    }
-    let job = Job::start()?;
-    let result = train_job(a, &job.collective());
-    job.finish(result)
+    crate::distributed::run(a.distributed, |c| train_job(a, c))
 }
 
 /// Training as one rank of `c` (the single-process "job" when not distributed).
 fn train_job(a: &TrainArgs, c: &Arc<dyn Collective>) -> Result<()> {
     let outputs_ok = || -> Result<()> {
-        ensure_output(&a.out, &[&a.data])?;
-        ensure_output(&a.out.with_extension("json"), &[&a.data])
+        let resume: Vec<&Path> = a.resume.iter().map(PathBuf::as_path).collect();
+        ensure_output(&a.out, &[&[a.data.as_path()], &resume[..]].concat())?;
+        ensure_output(&a.out.with_extension("json"), &[&a.data])?;
+        if let Some(ck) = &a.checkpoint {
+            if a.checkpoint_every == 0 {
+                bail!("--checkpoint-every must be at least 1");
+            }
+            ensure_output(ck, &[&a.data])?;
+            for other in [a.out.clone(), a.out.with_extension("json")] {
+                if same_target(ck, &other) {
+                    bail!(
+                        "--checkpoint {} is also where the model goes; give the checkpoint its own file",
+                        ck.display()
+                    );
+                }
+            }
+        }
+        if let Some(r) = &a.resume {
+            if !r.is_file() {
+                bail!("--resume {}: no such checkpoint file", r.display());
+            }
+        }
+        Ok(())
     };
     agree(&**c, if c.rank() == 0 { outputs_ok() } else { Ok(()) })?;
     // Mapped, not read: batches are copied out of the map, so memory does not grow with the
@@ -64,9 +92,8 @@ fn train_file<T: Float>(a: &TrainArgs, c: &Arc<dyn Collective>, map: &MappedFile
     match map.kind() {
         format::Kind::Plaintext => {
             let (x, t) = agree(&**c, (|| Ok((map.plain::<T>(&xn)?, map.plain::<T>(&tn)?)))())?;
-            run(a, c, (&x, &t), [x.shape(), t.shape()], regression, |m, tc| {
-                Ok(persist::save_plain(&a.out, m, Some(tc))?)
-            })
+            let data = DataIdentity::of::<PlainTensor<T>>(&[x.shape(), t.shape()], None);
+            run(a, c, (&x, &t), data, regression, |m, tc| Ok(persist::save_plain(&a.out, m, Some(tc))?))
         }
         format::Kind::Ciphertext => {
             let tensors = || -> Result<_> {
@@ -78,9 +105,8 @@ fn train_file<T: Float>(a: &TrainArgs, c: &Arc<dyn Collective>, map: &MappedFile
                 Ok((x, t))
             };
             let (x, t) = agree(&**c, tensors())?;
-            run(a, c, (&x, &t), [x.shape(), t.shape()], regression, |m, tc| {
-                Ok(persist::save_cipher(&a.out, m, x.key(), Some(tc))?)
-            })
+            let data = DataIdentity::of::<CipherTensor<T>>(&[x.shape(), t.shape()], Some(&x.key().key_id));
+            run(a, c, (&x, &t), data, regression, |m, tc| Ok(persist::save_cipher(&a.out, m, x.key(), Some(tc))?))
         }
     }
 }
@@ -93,19 +119,31 @@ pub fn verify<T: Float>(x: &MappedCipher<T>) -> Result<()> {
     Ok(())
 }
 
+/// Whether two paths name the same file, existing or not (same directory, same name).
+fn same_target(a: &Path, b: &Path) -> bool {
+    let full = |p: &Path| {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        dir.canonicalize().ok().map(|d| d.join(p.file_name().unwrap_or_default()))
+    };
+    a == b || matches!((full(a), full(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Configures, trains and (rank 0) saves; every step that can fail on one rank is agreed, so
-/// all ranks stop together and no partial model is written.
+/// all ranks stop together and no partial model is written. `data` describes the training set
+/// (for checkpoints; its shapes are `x`'s and `t`'s).
 fn run<D: Domain, R: Rows<D>>(
     a: &TrainArgs,
     c: &Arc<dyn Collective>,
     (x, t): (&R, &R),
-    shapes: [&[usize]; 2],
+    data: DataIdentity,
     regression: bool,
     save: impl FnOnce(&Model<D>, &TrainConfig) -> Result<()>,
 ) -> Result<()> {
+    let shapes: Vec<&[usize]> = data.shapes.iter().map(Vec::as_slice).collect();
     same_shapes(&**c, &shapes)?;
     let (cfg, tc) = configs(a, &**c, shapes[0], shapes[1], regression)?;
-    let model = fit(a, c, cfg, tc.clone(), x, t)?;
+    let run = RunIdentity { model: cfg, train: tc.clone(), data };
+    let model = fit(a, c, &run, x, t)?;
     agree(&**c, if c.rank() == 0 { save(&model, &tc) } else { Ok(()) })?;
     if c.rank() == 0 {
         eprintln!("wrote model to {} (architecture in {})", a.out.display(), a.out.with_extension("json").display());
@@ -171,20 +209,30 @@ fn model_config(a: &TrainArgs, x: &[usize], t: &[usize], regression: bool) -> Re
     Ok(cfg)
 }
 
-/// Trains with per-epoch progress lines (rank 0); a diverged run is an error and writes nothing.
+/// Trains with per-epoch progress lines (rank 0), from scratch or from the --resume
+/// checkpoint (rank 0 reads it; [`Learner::distributed`] gives every rank its state), writing
+/// --checkpoint files on the way; a diverged run is an error and writes nothing.
 fn fit<D: Domain, R: Rows<D>>(
     a: &TrainArgs,
     c: &Arc<dyn Collective>,
-    cfg: ModelConfig,
-    tc: TrainConfig,
+    run: &RunIdentity,
     x: &R,
     t: &R,
 ) -> Result<Model<D>> {
     let data = Pair::new(x, t)?;
     let (rank0, size) = (c.rank() == 0, c.size());
+    let start = || -> Result<Learner<D>> {
+        Ok(match &a.resume {
+            Some(path) if rank0 => Learner::resume(path, run)?,
+            _ => Learner::new(Model::<D>::new(run.model.clone())?, run.train.clone())?,
+        })
+    };
+    let learner = agree(&**c, start())?;
+    let mut learner = learner.with_progress(rank0).distributed(c.clone())?;
+    let (tc, done) = (&run.train, learner.history().len());
     if rank0 {
         eprintln!(
-            "training {} on {} records ({}): {} epochs, batch {}, lr {}, momentum {}{}",
+            "training {} on {} records ({}): {} epochs, batch {}, lr {}, momentum {}{}{}",
             if D::NAME == "cipher" { "on ciphertexts" } else { "on plaintext" },
             data.len(),
             path_name(&a.data),
@@ -192,20 +240,33 @@ fn fit<D: Domain, R: Rows<D>>(
             tc.batch_size,
             tc.lr,
             tc.momentum,
-            if size > 1 { format!(", {size} ranks sharing each batch") } else { String::new() }
+            if size > 1 { format!(", {size} ranks sharing each batch") } else { String::new() },
+            match &a.resume {
+                Some(p) => format!("; resuming from {} after epoch {done}", p.display()),
+                None => String::new(),
+            }
         );
     }
-    let mut learner = Learner::new(Model::<D>::new(cfg)?, tc)?.with_progress(rank0).distributed(c.clone())?;
-    let epochs = learner.config().epochs;
-    learner.fit(&data, |_, s| {
+    let epochs = tc.epochs;
+    learner.fit(&data, |l, s| {
         if rank0 {
             eprintln!("epoch {}/{epochs}: {:.2} s, {} steps, all values finite", s.epoch, s.seconds, s.steps);
         }
-        Ok(())
+        match &a.checkpoint {
+            Some(path) if s.epoch % a.checkpoint_every == 0 || s.epoch == epochs => {
+                let saved = if rank0 { l.save_checkpoint(path, &run.data) } else { Ok(()) };
+                collective::agree(l.collective(), saved)?;
+                if rank0 {
+                    eprintln!("wrote checkpoint after epoch {} to {}", s.epoch, path.display());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     })?;
-    collective::check_replicas(&**c, &learner.model().named_params().into_iter().map(|(_, p)| p).collect::<Vec<_>>())?;
+    learner.check_replicas()?;
     if rank0 && a.distributed {
-        summary::<D>(learner.history(), size, learner.model());
+        summary::<D>(&learner.history()[done..], size, learner.model());
     }
     Ok(learner.into_model())
 }

@@ -6,17 +6,21 @@
 //! class count are set from `--size` and `--task`) unless `--model-config` names another.
 
 use super::TaskArg;
-use crate::commands::common::{ensure_writable_dir, with_dtype, Dtype, HyperArgs};
+use crate::commands::common::{ensure_writable_dir, with_dtype, Dtype, ExperimentJob, HyperArgs};
+use crate::distributed::{agree, from_rank0};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use moreml_angio::{generate, Task};
 use moreml_cipher::prelude::*;
+use moreml_experiments::paired::run_paired_on;
 use moreml_experiments::paired::{EpochEval, Metrics};
-use moreml_experiments::{report::write_report, run_paired, Dataset, ExperimentConfig, Split, Standardizer};
+use moreml_experiments::{report::write_report, Dataset, ExperimentConfig, Outcome, Split, Standardizer};
 use moreml_more::KeyParams;
+use moreml_nn::collective::Collective;
 use moreml_nn::{LayerConfig, ModelConfig};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The shipped network: conv 5x5x8 - ReLU-poly - avgpool 4 - dense 32 - ReLU-poly - dense classes.
@@ -49,12 +53,16 @@ pub struct ExperimentArgs {
     /// Epochs, batch, learning rate, momentum; --seed also picks the frames (train 2s, test 2s+1).
     #[command(flatten)]
     pub hyper: HyperArgs,
+    #[command(flatten)]
+    pub job: ExperimentJob,
 }
 
-/// Runs `moreml angio experiment`.
+/// Runs `moreml angio experiment` (one rank of it with `--distributed`).
 pub fn experiment(a: &ExperimentArgs) -> Result<()> {
-    ensure_writable_dir(&a.out)?;
-    with_dtype!(a.dtype, run(a))
+    crate::distributed::run(a.job.distributed, |c| {
+        let dtype = from_rank0(&**c, a.dtype)?;
+        with_dtype!(dtype, run(a, c))
+    })
 }
 
 /// The network: the user's file as written, or the shipped one fitted to `size` and `classes`.
@@ -125,7 +133,19 @@ fn confused_pairs(log: &[EpochEval], classes: &[String]) -> Value {
     Value::Array(pairs.into_iter().map(|(_, v)| v).collect())
 }
 
-fn run<T: Float>(a: &ExperimentArgs) -> Result<()> {
+/// What the owner keeps for the report besides the data set: the class names, the pixel
+/// scaling, and the frame seeds and rendering time.
+struct Rendered {
+    classes: Vec<String>,
+    scale: Standardizer,
+    seeds: (u64, u64),
+    generation_seconds: f64,
+}
+
+/// Owner (rank 0): renders the frames; the data set, the run's configuration and what the
+/// report needs about the frames.
+fn prepare<T: Float>(a: &ExperimentArgs) -> Result<(Dataset<T>, ExperimentConfig, Rendered)> {
+    ensure_writable_dir(&a.out)?;
     let task = match a.task {
         TaskArg::View => Task::View,
         TaskArg::Artery => Task::Artery,
@@ -171,7 +191,30 @@ fn run<T: Float>(a: &ExperimentArgs) -> Result<()> {
         cfg.train.lr,
         T::NAME
     );
-    let out = run_paired(&ds, &cfg)?;
+    let frames = Rendered { classes, scale, seeds: (train_seed, test_seed), generation_seconds };
+    Ok((ds, cfg, frames))
+}
+
+/// The experiment as one rank of `c` (rank 0 the owner; see [`run_paired_on`]).
+fn run<T: Float>(a: &ExperimentArgs, c: &Arc<dyn Collective>) -> Result<()> {
+    let owner = agree(&**c, if c.rank() == 0 { prepare::<T>(a).map(Some) } else { Ok(None) })?;
+    let out = run_paired_on(c, owner.as_ref().map(|(ds, cfg, _)| (ds, cfg)))?;
+    let written = match (&owner, &out) {
+        (Some((ds, cfg, frames)), Some(out)) => report(a, ds, cfg, frames, out),
+        _ => Ok(()),
+    };
+    agree(&**c, written)
+}
+
+/// Owner: report.json with the frame details and confusions, figures and the summary line.
+fn report<T: Float>(
+    a: &ExperimentArgs,
+    ds: &Dataset<T>,
+    cfg: &ExperimentConfig,
+    frames: &Rendered,
+    out: &Outcome,
+) -> Result<()> {
+    let Rendered { classes, scale, seeds: (train_seed, test_seed), generation_seconds } = frames;
     let mut extra = Map::new();
     extra.insert("size".into(), json!(a.size));
     extra.insert("train_per_class".into(), json!(a.n_train));
@@ -182,9 +225,9 @@ fn run<T: Float>(a: &ExperimentArgs) -> Result<()> {
     extra.insert("pixel_scaling".into(), json!({"mean": scale.mean[0], "std": scale.std[0]}));
     extra.insert(
         "confused_pairs".into(),
-        json!({"plain": confused_pairs(&out.plain, &classes), "encrypted": confused_pairs(&out.encrypted, &classes)}),
+        json!({"plain": confused_pairs(&out.plain, classes), "encrypted": confused_pairs(&out.encrypted, classes)}),
     );
-    let path = write_report(&a.out, &ds, &cfg, &out, extra)?;
+    let path = write_report(&a.out, ds, cfg, out, extra)?;
     let last = |log: &[EpochEval]| log.last().and_then(|e| e.metrics.headline());
     eprintln!(
         "plain accuracy {:?}, encrypted accuracy {:?}, agreement {:?}, max rel diff {:?} -> {}",

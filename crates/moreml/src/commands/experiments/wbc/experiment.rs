@@ -6,17 +6,21 @@
 //! scores both runs in the outputs' own units (mmHg, mL, L/min, fraction).
 
 use super::{sample_and_simulate, SamplerArg};
-use crate::commands::common::{ensure_writable_dir, with_dtype, Dtype};
+use crate::commands::common::{ensure_writable_dir, with_dtype, Dtype, ExperimentJob};
+use crate::distributed::{agree, from_rank0};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use moreml_cipher::prelude::*;
+use moreml_experiments::paired::run_paired_on;
 use moreml_experiments::paired::EpochEval;
-use moreml_experiments::{report::write_report, run_paired, Dataset, ExperimentConfig, Split, Standardizer, Task};
+use moreml_experiments::{report::write_report, Dataset, ExperimentConfig, Outcome, Split, Standardizer, Task};
 use moreml_more::KeyParams;
+use moreml_nn::collective::Collective;
 use moreml_nn::{ModelConfig, TrainConfig};
 use moreml_wbc::{Batch, ParamSpace, Settings};
 use serde_json::{json, Map};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The shipped surrogate architecture (9-64-64-11, degree-2 ReLU fits, MSE); `--model-config`
 /// replaces it.
@@ -58,10 +62,21 @@ pub struct ExperimentArgs {
     /// A model config file (JSON or TOML) replacing the shipped crates/moreml/configs/wbc_mlp.json.
     #[arg(long)]
     pub model_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub job: ExperimentJob,
 }
 
-/// Runs `moreml wbc experiment`.
+/// Runs `moreml wbc experiment` (one rank of it with `--distributed`).
 pub fn experiment(a: &ExperimentArgs) -> Result<()> {
+    crate::distributed::run(a.job.distributed, |c| {
+        let dtype = from_rank0(&**c, a.dtype)?;
+        with_dtype!(dtype, run(a, c))
+    })
+}
+
+/// Owner (rank 0): samples and simulates the patients; the data set, the run's configuration,
+/// the input scaling and the simulation record for the report.
+fn prepare<T: Float>(a: &ExperimentArgs) -> Result<(Dataset<T>, ExperimentConfig, Standardizer, Simulation)> {
     if a.train < 2 || a.test < 1 {
         bail!("--train must be at least 2 and --test at least 1 (got {} and {})", a.train, a.test);
     }
@@ -81,7 +96,15 @@ pub fn experiment(a: &ExperimentArgs) -> Result<()> {
         eprintln!("first failure: sample {i}: {e}");
     }
     let sim = Simulation { space, batch, secs, sampled: n };
-    with_dtype!(a.dtype, run(a, model, &sim))
+    let (ds, x_scale) = dataset::<T>(a, &sim.batch)?;
+    let cfg = ExperimentConfig {
+        model,
+        train: TrainConfig { epochs: a.epochs, batch_size: a.batch, lr: a.lr, momentum: a.momentum, seed: a.seed },
+        key: KeyParams::default(),
+        eval_batch: 500,
+        progress: true,
+    };
+    Ok((ds, cfg, x_scale, sim))
 }
 
 /// What the simulation step produced, for the data set and the report.
@@ -136,16 +159,26 @@ fn dataset<T: Float>(a: &ExperimentArgs, b: &Batch) -> Result<(Dataset<T>, Stand
     Ok((ds, x_scale))
 }
 
-fn run<T: Float>(a: &ExperimentArgs, model: ModelConfig, sim: &Simulation) -> Result<()> {
-    let (ds, x_scale) = dataset::<T>(a, &sim.batch)?;
-    let cfg = ExperimentConfig {
-        model,
-        train: TrainConfig { epochs: a.epochs, batch_size: a.batch, lr: a.lr, momentum: a.momentum, seed: a.seed },
-        key: KeyParams::default(),
-        eval_batch: 500,
-        progress: true,
+/// The experiment as one rank of `c` (rank 0 the owner; see [`run_paired_on`]).
+fn run<T: Float>(a: &ExperimentArgs, c: &Arc<dyn Collective>) -> Result<()> {
+    let owner = agree(&**c, if c.rank() == 0 { prepare::<T>(a).map(Some) } else { Ok(None) })?;
+    let out = run_paired_on(c, owner.as_ref().map(|(ds, cfg, ..)| (ds, cfg)))?;
+    let written = match (&owner, &out) {
+        (Some((ds, cfg, x_scale, sim)), Some(out)) => report(a, ds, cfg, x_scale, sim, out),
+        _ => Ok(()),
     };
-    let out = run_paired(&ds, &cfg)?;
+    agree(&**c, written)
+}
+
+/// Owner: report.json with the simulation record, figures and the summary line.
+fn report<T: Float>(
+    a: &ExperimentArgs,
+    ds: &Dataset<T>,
+    cfg: &ExperimentConfig,
+    x_scale: &Standardizer,
+    sim: &Simulation,
+    out: &Outcome,
+) -> Result<()> {
     let mut extra = Map::new();
     extra.insert(
         "simulation".into(),
@@ -166,7 +199,7 @@ fn run<T: Float>(a: &ExperimentArgs, model: ModelConfig, sim: &Simulation) -> Re
         }),
     );
     extra.insert("input_scaling".into(), json!({"columns": sim.batch.input_names, "scaling": x_scale}));
-    let path = write_report(&a.out, &ds, &cfg, &out, extra)?;
+    let path = write_report(&a.out, ds, cfg, out, extra)?;
     let last = |log: &[EpochEval]| log.last().map(|e| (e.metrics.headline(), e.metrics.error()));
     eprintln!(
         "plain (mean R^2, mean rel error) {:?}, encrypted {:?}, max rel diff {:?} -> {}",
