@@ -47,7 +47,8 @@ def main():
     machine = {
         "cpu": cpu_model(), "cores": os.cpu_count(), "threads_used": 2,
         "load_average_at_end": load,
-        "note": "shared machine: other jobs (compilers of other worktrees) ran at the same time",
+        # What else ran on the machine: the runner's own words (PEERS_NOTE), never assumed.
+        "note": os.environ.get("PEERS_NOTE", "no note on other load (set PEERS_NOTE)"),
     }
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()

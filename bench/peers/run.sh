@@ -3,6 +3,7 @@
 # same machine, one after the other; writes bench/peers/results/peers.{json,md}. Not in CI.
 #   bash bench/peers/run.sh                  # full MNIST, 2 epochs per run, 2 TenSEAL images
 #   EPOCHS=1 TENSEAL_IMAGES=1 TRAIN_SIZE=6000 bash bench/peers/run.sh
+# PEERS_NOTE="..." describes what else ran on the machine (copied into the table header).
 # Needs the MNIST IDX files (.gz) in $MOREML_MNIST_DIR (default /work/shared/data/mnist) and
 # PyPI access the first time (the venv is kept in $PEERS_VENV, ~5.5 GiB: PyPI's Linux torch
 # wheel is the CUDA build and does not import without its nvidia-* packages).
