@@ -221,15 +221,27 @@ impl<T: Float> Domain for CipherTensor<T> {
     }
 
     fn matmul(&self, ta: bool, rhs: &Self, tb: bool) -> Self {
+        let mut lhs_sum = std::sync::OnceLock::new();
+        let out = self.matmul_keeping(ta, rhs, tb, &lhs_sum);
+        if let Some(sum) = lhs_sum.take() {
+            crate::pool::give(sum);
+        }
+        out
+    }
+
+    fn matmul_keeping(&self, ta: bool, rhs: &Self, tb: bool, lhs_sum: &std::sync::OnceLock<Vec<T>>) -> Self {
         // Karatsuba on (A1 + A2 R')(B1 + B2 R') with R'^2 = I:
         //   C1 = A1 B1 + A2 B2,  C2 = (A1 + A2)(B1 + B2) - C1.
+        // `lhs_sum` keeps A1 + A2 for further products with the same left operand.
         let (ao, bo, shape) = matmul_operands(self.shape(), ta, rhs.shape(), tb);
         let (a1, a2) = (self.0.plane(0), self.0.plane(1));
         let (b1, b2) = (rhs.0.plane(0), rhs.0.plane(1));
         // The two products of C1 and the one of C2 are independent: they run as parallel tasks,
         // and C2 = (A1 + A2)(B1 + B2) - C1 is finished with one subtraction pass.
-        let (sa, sb) =
-            rayon::join(|| kernels::zip_collect(a1, a2, |x, y| x + y), || kernels::zip_collect(b1, b2, |x, y| x + y));
+        let (sa, sb) = rayon::join(
+            || lhs_sum.get_or_init(|| kernels::zip_collect(a1, a2, |x, y| x + y)),
+            || kernels::zip_collect(b1, b2, |x, y| x + y),
+        );
         let mut out = Planes::for_overwrite(&shape, 2);
         let (c1, c2) = out.planes_mut2();
         rayon::join(
@@ -237,11 +249,11 @@ impl<T: Float> Domain for CipherTensor<T> {
                 kernels::gemm(c1, a1, ao, b1, bo, T::one(), false);
                 kernels::gemm(c1, a2, ao, b2, bo, T::one(), true);
             },
-            || kernels::gemm(c2, &sa, ao, &sb, bo, T::one(), false),
+            || kernels::gemm(c2, sa, ao, &sb, bo, T::one(), false),
         );
         kernels::update(c2, c1, |s, c| s - c);
-        // The operand sums are bare vectors, not tensors: hand their storage back explicitly.
-        crate::pool::give(sa);
+        // The operand sum is a bare vector, not a tensor: hand its storage back explicitly
+        // (the left one goes back when its keeper is dropped).
         crate::pool::give(sb);
         Self(out)
     }

@@ -81,6 +81,19 @@ pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'stat
     /// # Shapes
     /// `op(self)`: `[m, k]`, `op(rhs)`: `[k, n]` -> `[m, n]`.
     fn matmul(&self, transpose_self: bool, rhs: &Self, transpose_rhs: bool) -> Self;
+    /// [`Domain::matmul`] with the left operand's per-product work kept in `lhs_work` for
+    /// further products with the same left operand (see [`MatmulLhs`]).
+    #[doc(hidden)]
+    fn matmul_keeping(
+        &self,
+        transpose_self: bool,
+        rhs: &Self,
+        transpose_rhs: bool,
+        lhs_work: &std::sync::OnceLock<Vec<Self::Scalar>>,
+    ) -> Self {
+        let _ = lhs_work;
+        self.matmul(transpose_self, rhs, transpose_rhs)
+    }
     /// The polynomial `coeffs[0] + coeffs[1] x + ...` with public coefficients, by Horner's
     /// rule (`acc = acc * x + k`: [`Domain::mul`] and [`Domain::add_scalar`] only), and the
     /// same for a second coefficient list (an activation's derivative), in one fused pass.
@@ -233,5 +246,51 @@ pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'stat
     /// Adjoint of [`Domain::window_slot`], accumulated into `acc`.
     fn add_to_window_slot(&self, acc: &mut Self, g: &Window2d, dy: usize, dx: usize) {
         self.planes().add_to_window_slot(acc.planes_mut(Token(())), g, dy, dx)
+    }
+}
+
+/// A left matrix operand kept for several products (e.g. a convolution's im2col matrix, used
+/// by the forward product and again by the weight gradient): work that depends on it alone is
+/// done once. For ciphertexts that is the Karatsuba operand sum `A1 + A2`, a full pass over
+/// the operand per product otherwise; for plaintexts nothing. Products are bit-identical to
+/// [`Domain::matmul`].
+///
+/// ```
+/// use moreml_cipher::prelude::*;
+/// use moreml_cipher::MatmulLhs;
+/// let a = PlainTensor::<f64>::from_vec(&[2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+/// let b = PlainTensor::<f64>::from_vec(&[2, 1], vec![1.0, 1.0]).unwrap();
+/// let kept = MatmulLhs::new(a.clone());
+/// assert_eq!(kept.matmul(false, &b, false), a.matmul(false, &b, false));
+/// assert_eq!(kept.matmul(true, &b, false), a.matmul(true, &b, false));
+/// ```
+#[derive(Clone, Debug)]
+pub struct MatmulLhs<D: Domain> {
+    value: D,
+    work: std::sync::OnceLock<Vec<D::Scalar>>,
+}
+
+impl<D: Domain> MatmulLhs<D> {
+    /// Keeps `value` as a left operand.
+    pub fn new(value: D) -> Self {
+        Self { value, work: std::sync::OnceLock::new() }
+    }
+
+    /// The operand.
+    pub fn value(&self) -> &D {
+        &self.value
+    }
+
+    /// `op(value) * op(rhs)`, as [`Domain::matmul`].
+    pub fn matmul(&self, transpose_self: bool, rhs: &D, transpose_rhs: bool) -> D {
+        self.value.matmul_keeping(transpose_self, rhs, transpose_rhs, &self.work)
+    }
+}
+
+impl<D: Domain> Drop for MatmulLhs<D> {
+    fn drop(&mut self) {
+        if let Some(work) = self.work.take() {
+            crate::pool::give(work);
+        }
     }
 }

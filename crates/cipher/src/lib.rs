@@ -44,7 +44,7 @@ mod wire;
 
 pub use basis::{KeyTag, PublicBasis};
 pub use cipher::CipherTensor;
-pub use domain::Domain;
+pub use domain::{Domain, MatmulLhs};
 pub use error::{Error, Result};
 pub use plain::PlainTensor;
 pub use planes::Window2d;

@@ -3,7 +3,7 @@
 
 use super::{glorot, no_forward, weight_bias, Built, Module, Param};
 use crate::{Error, Result};
-use moreml_cipher::{Domain, Window2d};
+use moreml_cipher::{Domain, MatmulLhs, Window2d};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +58,9 @@ pub struct Conv2d<D: Domain> {
     kernel: usize,
     stride: usize,
     input_grad: bool,
-    cols: Option<(D, Window2d)>,
+    /// The im2col matrix of the last training forward pass, kept for the weight gradient
+    /// (as a [`MatmulLhs`]: its ciphertext operand sum is formed once for both products).
+    cols: Option<(MatmulLhs<D>, Window2d)>,
 }
 
 impl<D: Domain> Module<D> for Conv2d<D> {
@@ -67,7 +69,7 @@ impl<D: Domain> Module<D> for Conv2d<D> {
     fn forward(&mut self, x: D, train: bool) -> Result<D> {
         let s = x.shape();
         let g = Window2d { n: s[0], h: s[1], w: s[2], c: s[3], kh: self.kernel, kw: self.kernel, stride: self.stride };
-        let xc = x.im2col(&g);
+        let xc = MatmulLhs::new(x.im2col(&g));
         let mut y = xc.matmul(false, &self.w.value, false);
         y.add_row(&self.b.value);
         let oc = self.w.value.shape()[1];
