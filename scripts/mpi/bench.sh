@@ -67,7 +67,7 @@ for arch in mlp cnn; do
     rows+=("$(run mpi-4ranks-oversubscribed "$arch" "$n" --distributed "${MPI[@]}" --oversubscribe -np 4 "$BIN" --threads 1)")
 done
 {
-    echo "{\"machine\":\"$(nproc) cores, $(uptime | sed 's/.*load average: //') load (shared with other builds)\",\"runs\":["
+    echo "{\"machine\":\"$(nproc) cores, $(uptime | sed 's/.*load average: //') load at the start\",\"runs\":["
     (IFS=,; echo "${rows[*]}")
     echo "]}"
 } >"$OUT/bench.json"

@@ -5,6 +5,9 @@
 //! default build needs no MPI.
 
 use anyhow::Result;
+use moreml_cipher::Float;
+use moreml_experiments::paired::run_paired_on;
+use moreml_experiments::{Dataset, ExperimentConfig, Outcome};
 use moreml_nn::collective::{self, Collective, Local};
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
@@ -90,6 +93,23 @@ pub fn agree<T>(c: &dyn Collective, local: Result<T>) -> Result<T> {
         Ok(()) => local,
         Err(peer) => Err(local.err().unwrap_or_else(|| peer.into())),
     }
+}
+
+/// A paired experiment as one rank of `c`: rank 0, the data owner, `prepare`s the data set,
+/// every rank trains (see [`run_paired_on`]), rank 0 writes the `report`; a failure on any
+/// rank ends every rank at the same point. `P` is what the report needs besides the data set.
+pub fn paired_experiment<T: Float, P>(
+    c: &Arc<dyn Collective>,
+    prepare: impl FnOnce() -> Result<(Dataset<T>, ExperimentConfig, P)>,
+    report: impl FnOnce(&Dataset<T>, &ExperimentConfig, &P, &Outcome) -> Result<()>,
+) -> Result<()> {
+    let owner = agree(&**c, if c.rank() == 0 { prepare().map(Some) } else { Ok(None) })?;
+    let out = run_paired_on(c, owner.as_ref().map(|(ds, cfg, _)| (ds, cfg)))?;
+    let written = match (&owner, &out) {
+        (Some((ds, cfg, extra)), Some(out)) => report(ds, cfg, extra, out),
+        _ => Ok(()),
+    };
+    agree(&**c, written)
 }
 
 #[cfg(feature = "mpi")]

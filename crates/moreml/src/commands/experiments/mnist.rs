@@ -2,12 +2,11 @@
 //! shared experiment pipeline.
 
 use crate::commands::common::{with_dtype, Dtype, ExperimentJob, HyperArgs, ModelArgs};
-use crate::distributed::{agree, from_rank0};
+use crate::distributed::{from_rank0, paired_experiment};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use moreml_cipher::prelude::*;
 use moreml_datasets::{resolve_mnist_dir, Mnist};
-use moreml_experiments::paired::run_paired_on;
 use moreml_experiments::{report::write_report, Dataset, ExperimentConfig, Outcome, Split, Task};
 use moreml_more::{KeyParams, RDistribution, SecretKey};
 use moreml_nn::collective::Collective;
@@ -105,15 +104,9 @@ fn dataset<T: Float>(a: &MnistArgs, data: &Mnist) -> Result<Dataset<T>> {
     })
 }
 
-/// The experiment as one rank of `c` (rank 0 the owner; see [`run_paired_on`]).
+/// The experiment as one rank of `c` (see [`crate::distributed::paired_experiment`]).
 fn run<T: Float>(a: &MnistArgs, c: &Arc<dyn Collective>) -> Result<()> {
-    let owner = agree(&**c, if c.rank() == 0 { prepare::<T>(a).map(Some) } else { Ok(None) })?;
-    let out = run_paired_on(c, owner.as_ref().map(|(ds, cfg, _)| (ds, cfg)))?;
-    let written = match (&owner, &out) {
-        (Some((ds, cfg, labels)), Some(out)) => report(a, ds, cfg, labels, out),
-        _ => Ok(()),
-    };
-    agree(&**c, written)
+    paired_experiment(c, || prepare::<T>(a), |ds, cfg, labels, out| report(a, ds, cfg, labels, out))
 }
 
 /// Owner: figures, report.json and the summary line.

@@ -7,12 +7,11 @@
 
 use super::TaskArg;
 use crate::commands::common::{ensure_writable_dir, with_dtype, Dtype, ExperimentJob, HyperArgs};
-use crate::distributed::{agree, from_rank0};
+use crate::distributed::{from_rank0, paired_experiment};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use moreml_angio::{generate, Task};
 use moreml_cipher::prelude::*;
-use moreml_experiments::paired::run_paired_on;
 use moreml_experiments::paired::{EpochEval, Metrics};
 use moreml_experiments::{report::write_report, Dataset, ExperimentConfig, Outcome, Split, Standardizer};
 use moreml_more::KeyParams;
@@ -195,15 +194,9 @@ fn prepare<T: Float>(a: &ExperimentArgs) -> Result<(Dataset<T>, ExperimentConfig
     Ok((ds, cfg, frames))
 }
 
-/// The experiment as one rank of `c` (rank 0 the owner; see [`run_paired_on`]).
+/// The experiment as one rank of `c` (see [`crate::distributed::paired_experiment`]).
 fn run<T: Float>(a: &ExperimentArgs, c: &Arc<dyn Collective>) -> Result<()> {
-    let owner = agree(&**c, if c.rank() == 0 { prepare::<T>(a).map(Some) } else { Ok(None) })?;
-    let out = run_paired_on(c, owner.as_ref().map(|(ds, cfg, _)| (ds, cfg)))?;
-    let written = match (&owner, &out) {
-        (Some((ds, cfg, frames)), Some(out)) => report(a, ds, cfg, frames, out),
-        _ => Ok(()),
-    };
-    agree(&**c, written)
+    paired_experiment(c, || prepare::<T>(a), |ds, cfg, frames, out| report(a, ds, cfg, frames, out))
 }
 
 /// Owner: report.json with the frame details and confusions, figures and the summary line.

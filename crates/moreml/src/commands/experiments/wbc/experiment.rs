@@ -7,11 +7,10 @@
 
 use super::{sample_and_simulate, SamplerArg};
 use crate::commands::common::{ensure_writable_dir, with_dtype, Dtype, ExperimentJob};
-use crate::distributed::{agree, from_rank0};
+use crate::distributed::{from_rank0, paired_experiment};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use moreml_cipher::prelude::*;
-use moreml_experiments::paired::run_paired_on;
 use moreml_experiments::paired::EpochEval;
 use moreml_experiments::{report::write_report, Dataset, ExperimentConfig, Outcome, Split, Standardizer, Task};
 use moreml_more::KeyParams;
@@ -76,7 +75,7 @@ pub fn experiment(a: &ExperimentArgs) -> Result<()> {
 
 /// Owner (rank 0): samples and simulates the patients; the data set, the run's configuration,
 /// the input scaling and the simulation record for the report.
-fn prepare<T: Float>(a: &ExperimentArgs) -> Result<(Dataset<T>, ExperimentConfig, Standardizer, Simulation)> {
+fn prepare<T: Float>(a: &ExperimentArgs) -> Result<(Dataset<T>, ExperimentConfig, (Standardizer, Simulation))> {
     if a.train < 2 || a.test < 1 {
         bail!("--train must be at least 2 and --test at least 1 (got {} and {})", a.train, a.test);
     }
@@ -104,7 +103,7 @@ fn prepare<T: Float>(a: &ExperimentArgs) -> Result<(Dataset<T>, ExperimentConfig
         eval_batch: 500,
         progress: true,
     };
-    Ok((ds, cfg, x_scale, sim))
+    Ok((ds, cfg, (x_scale, sim)))
 }
 
 /// What the simulation step produced, for the data set and the report.
@@ -159,15 +158,9 @@ fn dataset<T: Float>(a: &ExperimentArgs, b: &Batch) -> Result<(Dataset<T>, Stand
     Ok((ds, x_scale))
 }
 
-/// The experiment as one rank of `c` (rank 0 the owner; see [`run_paired_on`]).
+/// The experiment as one rank of `c` (see [`crate::distributed::paired_experiment`]).
 fn run<T: Float>(a: &ExperimentArgs, c: &Arc<dyn Collective>) -> Result<()> {
-    let owner = agree(&**c, if c.rank() == 0 { prepare::<T>(a).map(Some) } else { Ok(None) })?;
-    let out = run_paired_on(c, owner.as_ref().map(|(ds, cfg, ..)| (ds, cfg)))?;
-    let written = match (&owner, &out) {
-        (Some((ds, cfg, x_scale, sim)), Some(out)) => report(a, ds, cfg, x_scale, sim, out),
-        _ => Ok(()),
-    };
-    agree(&**c, written)
+    paired_experiment(c, || prepare::<T>(a), |ds, cfg, (x_scale, sim), out| report(a, ds, cfg, x_scale, sim, out))
 }
 
 /// Owner: report.json with the simulation record, figures and the summary line.
