@@ -76,9 +76,6 @@ fn for_each_chunk<T: Float>(
     Ok(())
 }
 
-/// Records per independent random stream of record-level draws.
-const RECORD_GROUP: usize = 256;
-
 /// A prepared r distribution for one tensor.
 pub(crate) enum RSampler {
     /// Whole records (see [`RDistribution::Record`]): drawn per chunk by [`RSampler::chunk`].
@@ -288,8 +285,9 @@ fn build_alias(counts: &[u32], table: &mut [u32]) {
 }
 
 /// `r[i, :] = x[j, :] + centred noise` for records `i` in `first..first + count`
-/// (see [`RDistribution::Record`]): the picked records `j` are drawn first (one stream per
-/// group of records) and read in one gather, then the noise (another stream per group).
+/// (see [`RDistribution::Record`]): every record has its own two random streams (its pick `j`,
+/// then its noise), so the draws do not depend on how the records are chunked; the picked
+/// records are read in one gather.
 fn record_draws<T: Float>(
     src: &impl PlainRecords<T>,
     records: usize,
@@ -300,47 +298,32 @@ fn record_draws<T: Float>(
     seed: [u8; 32],
 ) -> moreml_cipher::Result<Vec<f64>> {
     use rand::SeedableRng;
+    // Ids from 2^48 on: the masking streams use the flat value index below that.
     let stream = |kind: u64, record: usize| {
         let mut rng = rand_chacha::ChaCha12Rng::from_seed(seed);
-        rng.set_stream((1u64 << 48) + 2 * (record / RECORD_GROUP) as u64 + kind);
+        rng.set_stream((1u64 << 48) + 2 * record as u64 + kind);
         rng
     };
-    let mut picks = Vec::with_capacity(count);
-    let mut g = first;
-    while g < first + count {
-        let end = (g - g % RECORD_GROUP + RECORD_GROUP).min(first + count);
-        let mut rng = stream(0, g);
-        // Skip the picks of the group's records before `first` (chunks start on a group
-        // boundary in practice, so this loop is empty).
-        for _ in g - g % RECORD_GROUP..g {
-            rng.random_range(0..records);
-        }
-        picks.extend((g..end).map(|_| rng.random_range(0..records)));
-        g = end;
-    }
+    let picks: Vec<usize> = (first..first + count).map(|i| stream(0, i).random_range(0..records)).collect();
     let rows = src.gather(&picks)?;
     let mut r = vec![0.0; count * row];
     if row == 0 {
         return Ok(r);
     }
-    r.par_chunks_mut(RECORD_GROUP * row).zip(rows.par_chunks(RECORD_GROUP * row)).enumerate().for_each(
-        |(k, (dst, picked))| {
-            let mut rng = stream(1, first + k * RECORD_GROUP);
-            for (out, x) in dst.chunks_exact_mut(row).zip(picked.chunks_exact(row)) {
-                let mut sum = 0.0;
-                for (o, v) in out.iter_mut().zip(x) {
-                    let e = jitter * (2.0 * rng.random::<f64>() - 1.0);
-                    sum += e;
-                    *o = v.f64() + e;
-                }
-                // Centring a single value would cancel its noise and give r == m whenever j == i
-                // (the ciphertext would then be the public matrix m I).
-                if row > 1 {
-                    let mean = sum / row as f64;
-                    out.iter_mut().for_each(|o| *o -= mean);
-                }
-            }
-        },
-    );
+    r.par_chunks_mut(row).zip(rows.par_chunks(row)).enumerate().for_each(|(k, (out, x))| {
+        let mut rng = stream(1, first + k);
+        let mut sum = 0.0;
+        for (o, v) in out.iter_mut().zip(x) {
+            let e = jitter * (2.0 * rng.random::<f64>() - 1.0);
+            sum += e;
+            *o = v.f64() + e;
+        }
+        // Centring a single value would cancel its noise and give r == m whenever j == i
+        // (the ciphertext would then be the public matrix m I).
+        if row > 1 {
+            let mean = sum / row as f64;
+            out.iter_mut().for_each(|o| *o -= mean);
+        }
+    });
     Ok(r)
 }

@@ -97,3 +97,26 @@ fn non_finite_values_fail_naming_the_tensor_and_index_and_leave_no_file() {
     assert!(err.contains("inputs") && err.contains(&(999 * FEATURES + 4).to_string()), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the input remains");
 }
+
+#[test]
+fn record_level_draws_do_not_depend_on_the_chunking() {
+    use rand::SeedableRng;
+    let labels: Vec<f64> = (0..N * 3).map(|i| f64::from(u8::from(i % 3 == (i / 7) % 3))).collect();
+    let x = PlainTensor::from_vec(&[N, 3], labels).unwrap();
+    let key = common::key(5, 10.0, RDistribution::default());
+    let dist = RDistribution::Record { jitter: 0.01 };
+    let encrypt = |chunk: usize| {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let mut wire = Vec::new();
+        key.encrypt_records(&x, dist, &mut rng, chunk, |c| {
+            wire.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap();
+        wire
+    };
+    let whole = encrypt(N);
+    for chunk in [1, 7, 256, 333] {
+        assert!(encrypt(chunk) == whole, "chunks of {chunk} records give other ciphertexts");
+    }
+}
