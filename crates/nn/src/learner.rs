@@ -154,7 +154,7 @@ impl<D: Domain> Learner<D> {
         let done = ck.history.len();
         if done >= this.train.epochs {
             return Err(Error::Data(format!(
-                "{}: the checkpoint already holds {done} epochs and this run asks for {}; ask for more epochs                  (--epochs) to continue training",
+                "{}: the checkpoint already holds {done} epochs and this run asks for {}; ask for more epochs (--epochs) to continue training",
                 path.display(),
                 this.train.epochs
             )));
