@@ -133,7 +133,7 @@ pub fn run_paired_on<T: Float>(
     owner: Option<(&Dataset<T>, &ExperimentConfig)>,
 ) -> Result<Option<Outcome>> {
     let cc = c.as_ref();
-    let prepared = agree(cc, owner.map(|(data, cfg)| encrypt(data, cfg, cc.size())).transpose())?;
+    let prepared = collective::agree_any(cc, owner.map(|(data, cfg)| encrypt(data, cfg, cc.size())).transpose())?;
     let mut json =
         owner.map(|(_, cfg)| serde_json::to_vec(&(&cfg.model, &cfg.train)).expect("json")).unwrap_or_default();
     collective::broadcast_bytes(cc, &mut json, 0)?;
@@ -172,7 +172,10 @@ pub fn run_paired_on<T: Float>(
                 break;
             }
         };
-        agree(cc, side.as_mut().map_or(Ok(()), |side| side.evaluate(&mut plain, &mut cipher, &sp, &sc)))?;
+        collective::agree_any(
+            cc,
+            side.as_mut().map_or(Ok(()), |side| side.evaluate(&mut plain, &mut cipher, &sp, &sc)),
+        )?;
     }
     if !diverged {
         plain.check_replicas()?;
@@ -201,15 +204,6 @@ fn epoch_or_divergence(
         Ok(s) => Ok(Ok(s)),
         Err(e) if e.is_divergence() => Ok(Err(Divergence { run, message: e.to_string() })),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// [`collective::agree`] for experiment results: if any rank failed, every rank fails.
-fn agree<V>(c: &dyn Collective, local: Result<V>) -> Result<V> {
-    let status = local.as_ref().map(drop).map_err(|e| moreml_nn::Error::Data(e.to_string()));
-    match collective::agree(c, status) {
-        Ok(()) => local,
-        Err(peer) => Err(local.err().unwrap_or_else(|| peer.into())),
     }
 }
 

@@ -88,11 +88,7 @@ pub fn from_rank0<V: Serialize + DeserializeOwned>(c: &dyn Collective, value: V)
 /// (a failing rank with its own error, the others with the lowest failing rank's message), so
 /// rank 0 always ends with a clear error and no rank waits forever in a collective.
 pub fn agree<T>(c: &dyn Collective, local: Result<T>) -> Result<T> {
-    let status = local.as_ref().map(drop).map_err(|e| moreml_nn::Error::Data(format!("{e:#}")));
-    match collective::agree(c, status) {
-        Ok(()) => local,
-        Err(peer) => Err(local.err().unwrap_or_else(|| peer.into())),
-    }
+    collective::agree_any(c, local)
 }
 
 /// A paired experiment as one rank of `c`: rank 0, the data owner, `prepare`s the data set,

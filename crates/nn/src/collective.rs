@@ -196,6 +196,20 @@ pub fn all_reduce_grads<D: Domain>(c: &dyn Collective, params: &mut [&mut Param<
     Ok(())
 }
 
+/// [`agree`] for results of any error type (a command's, an experiment's): if any rank
+/// failed, every rank fails, a failing rank with its own error, the others with the lowest
+/// failing rank's message (its `{:#}` text, so an error chain survives).
+pub fn agree_any<T, E: std::fmt::Display + From<Error>>(
+    c: &dyn Collective,
+    local: std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let status = local.as_ref().map(drop).map_err(|e| Error::Data(format!("{e:#}")));
+    match agree(c, status) {
+        Ok(()) => local,
+        Err(peer) => Err(local.err().unwrap_or_else(|| peer.into())),
+    }
+}
+
 /// Copies the parameter values of rank `root` to every rank (weights at the start of training,
 /// so all ranks start from the same model whatever they loaded).
 pub fn broadcast_params<D: Domain>(c: &dyn Collective, params: &mut [&mut Param<D>], root: usize) -> Result<()> {
