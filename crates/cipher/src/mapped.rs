@@ -153,6 +153,14 @@ impl MappedFile {
         })
     }
 
+    /// The entry of plaintext tensor `name` (an error for a ciphertext file).
+    fn plain_entry(&self, name: &str) -> Result<&RawEntry> {
+        if self.parsed.kind != Kind::Plaintext {
+            return Err(format::wrong_kind(&self.path, Kind::Plaintext, self.parsed.kind));
+        }
+        self.entry(name)
+    }
+
     fn rows<T: Float>(&self, e: &RawEntry, record_shape: &[usize], per_record: usize) -> Result<Rows<T>> {
         format::check_dtype::<T>(&self.path, e)?;
         let Some((_, row)) = record_shape.split_first() else {
@@ -173,20 +181,14 @@ impl MappedFile {
 
     /// The plaintext tensor `name`, read record by record.
     pub fn plain<T: Float>(&self, name: &str) -> Result<MappedPlain<T>> {
-        if self.parsed.kind != Kind::Plaintext {
-            return Err(format::wrong_kind(&self.path, Kind::Plaintext, self.parsed.kind));
-        }
-        let e = self.entry(name)?;
+        let e = self.plain_entry(name)?;
         Ok(MappedPlain(self.rows(e, &e.shape, 1)?))
     }
 
     /// The plaintext tensor `name` whole, whatever its rank (a 0-d tensor has no records to
     /// read one by one).
     pub fn plain_whole<T: Float>(&self, name: &str) -> Result<PlainTensor<T>> {
-        if self.parsed.kind != Kind::Plaintext {
-            return Err(format::wrong_kind(&self.path, Kind::Plaintext, self.parsed.kind));
-        }
-        let e = self.entry(name)?;
+        let e = self.plain_entry(name)?;
         format::check_dtype::<T>(&self.path, e)?;
         let bytes = &self.shared.map[self.data_start + e.start..self.data_start + e.end];
         PlainTensor::from_vec(&e.shape, bytemuck::pod_collect_to_vec(bytes))
@@ -286,9 +288,14 @@ impl<T: Float> MappedPlain<T> {
         PlainTensor::from_vec(&self.0.shape_of(idx.len()), self.0.gather(idx)?)
     }
 
+    /// The contiguous records `first..first + count` as one tensor.
+    pub fn range(&self, first: usize, count: usize) -> Result<PlainTensor<T>> {
+        PlainTensor::from_vec(&self.0.shape_of(count), self.0.range(first, count)?)
+    }
+
     /// The whole tensor in memory (what [`format::read_plain`] returns for it).
     pub fn to_tensor(&self) -> Result<PlainTensor<T>> {
-        PlainTensor::from_vec(&self.0.record_shape, self.0.range(0, self.len())?)
+        self.range(0, self.len())
     }
 }
 

@@ -54,8 +54,7 @@ impl<T: Float> PlainRecords<T> for MappedPlain<T> {
     }
 
     fn records(&self, first: usize, count: usize) -> moreml_cipher::Result<Cow<'_, [T]>> {
-        let idx: Vec<usize> = (first..first + count).collect();
-        PlainRecords::gather(self, &idx)
+        Ok(Cow::Owned(self.range(first, count)?.into_values()))
     }
 
     fn gather(&self, idx: &[usize]) -> moreml_cipher::Result<Cow<'_, [T]>> {
