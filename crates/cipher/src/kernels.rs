@@ -16,6 +16,14 @@ const SPLIT_GEMM: usize = 1 << 21;
 /// Multiply-adds from which the `gemm` crate parallelises a product itself (large square
 /// products: it shares the packed panels between threads).
 const LARGE_GEMM: usize = 1 << 24;
+/// Inner length from which a product with a small result (a weight gradient such as the
+/// convolution's `25 x 36864 x 8`) is cut along `k` instead: halves of the sum go to separate
+/// tasks and are added at the end. Cutting such a product along its short result sides made
+/// every task stream the whole strided operand (measured: 2-3x slower than one thread).
+const SPLIT_K: usize = 1 << 13;
+/// Multiply-adds from which independent products (the ciphertext GEMM's output planes) run as
+/// parallel tasks; below, handing one to another thread costs more than it saves.
+pub(crate) const PAR_GEMM: usize = 1 << 16;
 /// Chunk length handed to one rayon task.
 pub(crate) const CHUNK: usize = 1 << 13;
 /// Shape of one GEMM operand as stored row-major, and whether it is used transposed.
@@ -108,6 +116,9 @@ impl<T: Float> Block<T> {
     /// The pointers and strides must describe valid, non-overlapping matrices (`dst` unique).
     unsafe fn run(self, alpha: T, accumulate: bool) {
         let work = self.m * self.n * self.k;
+        if work >= SPLIT_GEMM && self.k >= 2 * SPLIT_K && self.k >= 16 * self.m.max(self.n) {
+            return self.run_split_k(alpha, accumulate);
+        }
         let threads = rayon::current_num_threads();
         if !(SPLIT_GEMM..LARGE_GEMM).contains(&work) || threads == 1 || self.m.max(self.n) < 16 {
             let par =
@@ -150,6 +161,44 @@ impl<T: Float> Block<T> {
         }
         // SAFETY: the halves cover disjoint rows (or columns) of `dst` and read shared inputs.
         rayon::join(move || unsafe { lo.run(alpha, accumulate) }, move || unsafe { hi.run(alpha, accumulate) });
+    }
+
+    /// `dst (+)= alpha * (a_lo b_lo + a_hi b_hi)` over the two halves of `k`: the first half
+    /// goes to `dst`, the second to a scratch result added at the end. The cut depends on the
+    /// shape only, never on the thread count, so results are the same on any machine.
+    ///
+    /// # Safety
+    /// As [`Block::run`].
+    unsafe fn run_split_k(self, alpha: T, accumulate: bool) {
+        let h = (self.k / 2).next_multiple_of(8);
+        let (mut lo, mut hi) = (self, self);
+        (lo.k, hi.k) = (h, self.k - h);
+        hi.a = self.a.offset(h as isize * self.a_cs);
+        hi.b = self.b.offset(h as isize * self.b_rs);
+        let mut scratch = vec![T::zero(); self.m * self.n];
+        (hi.dst, hi.dst_rs) = (scratch.as_mut_ptr(), self.n);
+        // SAFETY: `lo` writes `dst`, `hi` the scratch buffer; both only read the operands.
+        rayon::join(move || unsafe { lo.run(alpha, accumulate) }, move || unsafe { hi.run(alpha, false) });
+        for (i, row) in scratch.chunks_exact(self.n).enumerate() {
+            // SAFETY: row `i` of `dst` has `n` entries at stride 1, and `hi` has finished.
+            let d = unsafe { std::slice::from_raw_parts_mut(self.dst.add(i * self.dst_rs), self.n) };
+            for (d, &s) in d.iter_mut().zip(row) {
+                *d += s;
+            }
+        }
+    }
+}
+
+/// `(a(), b())`, as parallel tasks when `parallel`, else one after the other on this thread.
+pub(crate) fn join_if<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if parallel {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
     }
 }
 

@@ -401,12 +401,31 @@ impl<T: Float> Planes<T> {
         let row_len = self.numel().checked_div(rows).unwrap_or(0);
         let mut shape = self.shape.clone();
         shape[0] = idx.len();
-        self.per_plane(Self::for_overwrite(&shape, self.planes), |src, dst| {
-            for (d, &i) in dst.chunks_exact_mut(row_len.max(1)).zip(idx) {
-                assert!(i < rows, "gather_rows: index {i} out of range {rows}");
-                d.copy_from_slice(&src[i * row_len..(i + 1) * row_len]);
-            }
-        })
+        if let Some(i) = idx.iter().find(|&&i| i >= rows) {
+            panic!("gather_rows: index {i} out of range {rows}");
+        }
+        let mut out = Self::for_overwrite(&shape, self.planes);
+        if row_len == 0 {
+            return out;
+        }
+        // Output row r is row idx[r % n] of plane r / n. Rows picked at random from a large
+        // data set are cache misses, so a mini-batch is gathered by both cores.
+        let (n, plane_len, src) = (idx.len(), self.numel(), &self.data);
+        let copy = |r: usize, dst: &mut [T]| {
+            let start = (r / n) * plane_len + idx[r % n] * row_len;
+            dst.copy_from_slice(&src[start..start + row_len]);
+        };
+        if out.data.len() < kernels::PAR_MIN {
+            out.data.chunks_exact_mut(row_len).enumerate().for_each(|(r, d)| copy(r, d));
+        } else {
+            let rows_per_task = (kernels::CHUNK / row_len).max(1);
+            out.data
+                .par_chunks_exact_mut(row_len)
+                .with_min_len(rows_per_task)
+                .enumerate()
+                .for_each(|(r, d)| copy(r, d));
+        }
+        out
     }
 
     /// im2col: `[N, H, W, C] -> [N*OH*OW, KH*KW*C]`, one row per output pixel (every element

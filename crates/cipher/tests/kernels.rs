@@ -77,6 +77,7 @@ macro_rules! test_domains {
 test_domains!(
     gemm_exact,
     gemm_random_reals,
+    gemm_same_bits_on_any_thread_count,
     transpose2,
     gather_rows,
     im2col_reference_and_adjoint,
@@ -149,6 +150,10 @@ const GEMM_SIZES: &[(usize, usize, usize)] = &[
     (8, 16, 4),
     (31, 7, 65),
     (65, 64, 33),
+    // Ciphertexts: four products (a short side) above, Karatsuba here (every side long).
+    (40, 96, 48),
+    // A weight-gradient shape: the inner length is cut in halves and quarters (split-k).
+    (16, 36_870, 8),
     (0, 3, 4),
     (3, 0, 4),
     (3, 4, 0),
@@ -238,6 +243,30 @@ fn gemm_random_reals<D: TestDomain>() {
                     assert!((x - y).abs() <= tol, "{m}x{k}x{n} ta={ta} tb={tb}: {x} vs {y}");
                 }
             }
+        }
+    }
+}
+
+/// How a product is cut into tasks depends on its shape only, so a result has the same bits
+/// on 1 and on 3 threads (a cut along the inner length changes the order of the sum).
+fn gemm_same_bits_on_any_thread_count<D: TestDomain>() {
+    let mut g = rng(3);
+    for &(m, k, n) in &[(16, 36_870, 8), (8, 40_000, 25), (130, 140, 150), (36_870, 25, 8)] {
+        for (ta, tb) in [(false, false), (true, false)] {
+            let sa = if ta { [k, m] } else { [m, k] };
+            let mut real = |len: usize| -> Vec<Vec<f64>> {
+                (0..D::PLANES)
+                    .map(|_| (0..len).map(|_| D::Scalar::of(g.random_range(-1.0..1.0)).f64()).collect())
+                    .collect()
+            };
+            let (a, b) = (D::from_planes(&sa, &real(m * k)), D::from_planes(&[k, n], &real(k * n)));
+            let on = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
+                pool.install(|| a.matmul(ta, &b, false)).to_planes()
+            };
+            let one = on(1);
+            assert!(one == on(3), "{m}x{k}x{n} ta={ta}: 1 and 3 threads differ");
+            assert!(one.iter().flatten().all(|v| v.is_finite()));
         }
     }
 }

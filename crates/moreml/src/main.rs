@@ -12,7 +12,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    moreml_cipher::runtime::init(cli.threads, !cli.no_flush_to_zero);
+    let flush_to_zero = !cli.no_flush_to_zero;
+    if matches!(cli.command, cli::Command::Serve(_)) {
+        // The main thread blocks in the HTTP event loop: compute runs on the pool's workers.
+        moreml_cipher::runtime::init(cli.threads, flush_to_zero);
+    } else {
+        moreml_cipher::runtime::init_computing_caller(cli.threads, flush_to_zero);
+    }
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -59,7 +59,8 @@ pub struct Conv2d<D: Domain> {
     stride: usize,
     input_grad: bool,
     /// The im2col matrix of the last training forward pass, kept for the weight gradient
-    /// (as a [`MatmulLhs`]: its ciphertext operand sum is formed once for both products).
+    /// (as a [`MatmulLhs`]: a ciphertext operand sum, if the products need one, is formed once
+    /// for both).
     cols: Option<(MatmulLhs<D>, Window2d)>,
 }
 
