@@ -247,21 +247,11 @@ impl<T: Float> Domain for CipherTensor<T> {
         // sums A1 + A2 (unless kept from an earlier product) and B1 + B2, and C2 = (A1 + A2)
         // (B1 + B2) - C1. A pass costs about as much as KARATSUBA_PASS multiply-adds per
         // element, so products with a short side (the convolution's `36864 x 25 x 8`: every
-        // operand value takes part in only 8 or 25 multiply-adds) are cheaper as four.
+        // operand value takes part in only 8 or 25 multiply-adds) are cheaper as four, done
+        // block by block so that each operand is read from memory once.
         let passes = if lhs_sum.get().is_some() { 0 } else { m * k } + k * n + m * n;
         if m * n * k < KARATSUBA_PASS * passes {
-            // Two chains of two products, one per output plane: balanced, no scratch.
-            kernels::join_if(
-                m * n * k >= kernels::PAR_GEMM,
-                || {
-                    kernels::gemm(c1, a1, ao, b1, bo, T::one(), false);
-                    kernels::gemm(c1, a2, ao, b2, bo, T::one(), true);
-                },
-                || {
-                    kernels::gemm(c2, a1, ao, b2, bo, T::one(), false);
-                    kernels::gemm(c2, a2, ao, b1, bo, T::one(), true);
-                },
-            );
+            kernels::gemm_pairs(c1, c2, [a1, a2], ao, [b1, b2], bo);
             return Self(out);
         }
         // Karatsuba: C2 = (A1 + A2)(B1 + B2) - C1. The two products of C1 and the one of C2

@@ -152,8 +152,11 @@ const GEMM_SIZES: &[(usize, usize, usize)] = &[
     (65, 64, 33),
     // Ciphertexts: four products (a short side) above, Karatsuba here (every side long).
     (40, 96, 48),
-    // A weight-gradient shape: the inner length is cut in halves and quarters (split-k).
+    // A weight-gradient shape: the inner length is cut in halves and quarters (split-k; for
+    // ciphertexts, blocks of the inner length with partial results).
     (16, 36_870, 8),
+    // A convolution-like shape: ciphertext products in blocks of rows.
+    (10_000, 9, 5),
     (0, 3, 4),
     (3, 0, 4),
     (3, 4, 0),
