@@ -239,8 +239,9 @@ pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'stat
         wrap::<Self>(self.planes().window_mean_adjoint(g, scale))
     }
     /// SGD with momentum, public constants only, one pass:
-    /// `velocity = grad + momentum * velocity; self = self - lr * velocity`.
-    fn momentum_step(&mut self, velocity: &mut Self, grad: &Self, lr: Self::Scalar, momentum: Self::Scalar) {
+    /// `velocity = grad + momentum * velocity; self = self - lr * velocity`. Returns whether
+    /// every updated coordinate of `self` is finite (divergence shows without another pass).
+    fn momentum_step(&mut self, velocity: &mut Self, grad: &Self, lr: Self::Scalar, momentum: Self::Scalar) -> bool {
         self.planes_mut(Token(())).momentum_step(velocity.planes_mut(Token(())), grad.planes(), -lr, momentum)
     }
     /// Adjoint of [`Domain::window_slot`], accumulated into `acc`.

@@ -227,19 +227,25 @@ impl<T: Float> Planes<T> {
 
     /// One SGD-with-momentum step in one pass over the three tensors:
     /// `v = g + momentum * v; self = neg_lr * v + self` (the same roundings as two
-    /// [`Planes::axpby`] passes).
+    /// [`Planes::axpby`] passes). Returns whether every updated value is finite (checked on
+    /// each chunk while it is in cache, instead of another pass).
     ///
     /// # Panics
     /// If the shapes differ.
-    pub fn momentum_step(&mut self, v: &mut Self, g: &Self, neg_lr: T, momentum: T) {
+    pub fn momentum_step(&mut self, v: &mut Self, g: &Self, neg_lr: T, momentum: T) -> bool {
         self.same_shape(v, "momentum_step");
         self.same_shape(g, "momentum_step");
+        let non_finite = std::sync::atomic::AtomicBool::new(false);
         kernels::for_chunks2(&mut self.data, &mut v.data, |w, v, off| {
             for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(&g.data[off..]) {
                 *v = g + momentum * *v;
                 *w = neg_lr * *v + *w;
             }
+            if !kernels::all_finite(w) {
+                non_finite.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         });
+        !non_finite.into_inner()
     }
 
     /// Whether every coordinate is finite (one vectorised parallel pass).

@@ -258,8 +258,8 @@ impl<D: Domain> Learner<D> {
             } else {
                 local?;
             }
-            self.optim.step(self.model.params_mut());
-            if let Some(name) = self.model.first_non_finite_param() {
+            if let Some(i) = self.optim.step(self.model.params_mut()) {
+                let name = self.model.named_params().swap_remove(i).0;
                 return Err(diverged(format!("parameter {name}")));
             }
             if let Some(bar) = &bar {

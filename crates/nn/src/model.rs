@@ -132,11 +132,6 @@ impl<D: Domain> Model<D> {
         self.layers.iter_mut().flat_map(|l| l.params_mut()).collect()
     }
 
-    /// The name of the first parameter with a non-finite value, if any.
-    pub fn first_non_finite_param(&self) -> Option<String> {
-        self.named_params().into_iter().find(|(_, p)| !p.all_finite()).map(|(n, _)| n)
-    }
-
     /// Rebuilds a model from its architecture and saved parameters.
     pub fn from_params(config: ModelConfig, mut params: Vec<(String, D)>) -> Result<Self> {
         let mut model = Self::new(config)?;

@@ -46,21 +46,30 @@ impl<D: Domain> Sgd<D> {
 
     /// Applies one update to every parameter that has a gradient, consuming the gradients.
     /// `params` must come in the same order at every call (the model's parameter order).
-    pub fn step(&mut self, params: Vec<&mut Param<D>>) {
+    ///
+    /// Returns the position of the first parameter (in that order) with a non-finite value
+    /// after the update: a diverged run, which the server sees without the key.
+    pub fn step(&mut self, params: Vec<&mut Param<D>>) -> Option<usize> {
         if self.velocity.len() < params.len() {
             self.velocity.resize(params.len(), None);
         }
         let (lr, momentum) = (D::Scalar::of(self.lr), D::Scalar::of(self.momentum));
-        for (p, slot) in params.into_iter().zip(&mut self.velocity) {
-            let Some(g) = p.grad.take() else { continue };
-            match slot {
+        let mut first_non_finite = None;
+        for (i, (p, slot)) in params.into_iter().zip(&mut self.velocity).enumerate() {
+            let finite = match (p.grad.take(), slot) {
+                (None, _) => p.value.all_finite(),
                 // Velocity and weight updated in one pass (same roundings as two passes).
-                Some(v) => p.value.momentum_step(v, &g, lr, momentum),
-                None => {
+                (Some(g), Some(v)) => p.value.momentum_step(v, &g, lr, momentum),
+                (Some(g), slot @ None) => {
                     p.value.axpby(-lr, &g, D::Scalar::of(1.0));
                     *slot = Some(g);
+                    p.value.all_finite()
                 }
+            };
+            if !finite && first_non_finite.is_none() {
+                first_non_finite = Some(i);
             }
         }
+        first_non_finite
     }
 }

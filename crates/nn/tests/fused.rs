@@ -58,7 +58,7 @@ fn sgd_case<D: Domain + PartialEq>() {
     for _ in 0..3 {
         let g: D = random(&mut rng, n);
         p.grad = Some(g.clone());
-        sgd.step(vec![&mut p]);
+        assert_eq!(sgd.step(vec![&mut p]), None, "finite values are reported finite");
         // The two-pass update: v = 1 * g + momentum * v; w = -lr * v + 1 * w.
         let v = match reference.1.take() {
             Some(mut v) => {
@@ -79,6 +79,40 @@ fn fused_polynomial_is_bit_identical() {
     polynomial_case::<PlainTensor<f64>>();
     polynomial_case::<CipherTensor<f32>>();
     polynomial_case::<CipherTensor<f64>>();
+}
+
+/// The step reports the first parameter that became non-finite, on the first step (no
+/// velocity yet) and on later ones (the fused momentum pass), below and above the parallel
+/// threshold, wherever the bad value sits.
+fn sgd_reports_non_finite_case<D: Domain>() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for (n, at) in [(10, 3), (40_000, 0), (40_000, 39_999), (40_000, 17_000)] {
+        let mut params: Vec<Param<D>> = (0..3).map(|_| Param::new(random::<D>(&mut rng, n))).collect();
+        let mut sgd = Sgd::new(0.05, 0.9).unwrap();
+        for step in 0..3 {
+            for (i, p) in params.iter_mut().enumerate() {
+                let mut g: D = random(&mut rng, n);
+                if (step == 0 && i == 2) || (step > 0 && i >= 1) {
+                    // An overflowing gradient in parameter 2 on the first step, in parameters 1
+                    // and 2 from the second step on.
+                    let mut bad = vec![D::Scalar::of(0.0); n];
+                    bad[at] = D::Scalar::of(f64::INFINITY);
+                    g = g.add(&D::constant(&[n], bad).unwrap());
+                }
+                p.grad = Some(g);
+            }
+            let want = Some(if step == 0 { 2 } else { 1 });
+            assert_eq!(sgd.step(params.iter_mut().collect()), want, "n {n}, bad value at {at}, step {step}");
+        }
+    }
+}
+
+#[test]
+fn sgd_step_reports_the_first_non_finite_parameter() {
+    sgd_reports_non_finite_case::<PlainTensor<f32>>();
+    sgd_reports_non_finite_case::<PlainTensor<f64>>();
+    sgd_reports_non_finite_case::<CipherTensor<f32>>();
+    sgd_reports_non_finite_case::<CipherTensor<f64>>();
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use super::{glorot, no_forward, weight_bias, Built, Module, Param};
 use crate::{Error, Result};
-use moreml_cipher::Domain;
+use moreml_cipher::{Domain, MatmulLhs};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -36,13 +36,16 @@ pub struct Dense<D: Domain> {
     w: Param<D>,
     b: Param<D>,
     input_grad: bool,
-    input: Option<D>,
+    /// The input of the last training forward pass, kept for the weight gradient (as a
+    /// [`MatmulLhs`]: a ciphertext operand sum is formed once for both products).
+    input: Option<MatmulLhs<D>>,
 }
 
 impl<D: Domain> Module<D> for Dense<D> {
     /// # Shapes
     /// `[n, in] -> [n, out]`.
     fn forward(&mut self, x: D, train: bool) -> Result<D> {
+        let x = MatmulLhs::new(x);
         let mut y = x.matmul(false, &self.w.value, false);
         y.add_row(&self.b.value);
         if train {
