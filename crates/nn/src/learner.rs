@@ -227,7 +227,7 @@ impl<D: Domain> Learner<D> {
     ///
     /// # Shapes
     /// Gathered inputs: `[batch, input_len]`, targets: `[batch, output_len]`.
-    pub fn train_epoch<R: Records<D> + ?Sized>(&mut self, data: &R) -> Result<EpochStats> {
+    pub fn train_epoch<R: Records<D> + Sync + ?Sized>(&mut self, data: &R) -> Result<EpochStats> {
         let n = data.len();
         let epoch = self.history.len() + 1;
         let bar = self
@@ -237,18 +237,33 @@ impl<D: Domain> Learner<D> {
         let t0 = Instant::now();
         let (mut steps, mut allreduce_seconds) = (0, 0.0);
         let (rank, size) = (self.collective.rank(), self.collective.size());
-        for global in order.chunks(self.config.batch_size) {
+        let batches: Vec<&[usize]> = order.chunks(self.config.batch_size).collect();
+        // This rank's records of a batch, gathered (`None`: a short last batch left it nothing).
+        let gather = |global: &[usize]| {
+            let idx = collective::share(global, rank, size);
+            (!idx.is_empty()).then(|| data.gather(idx))
+        };
+        let mut next = batches.first().and_then(|b| gather(b));
+        for (s, &global) in batches.iter().enumerate() {
             steps += 1;
             let diverged = |place: String| Error::Diverged { epoch, step: steps, place };
             let idx = collective::share(global, rank, size);
-            let local = if idx.is_empty() {
-                Ok(()) // a short last batch leaves this rank nothing: it adds zero gradients
-            } else {
-                data.gather(idx).and_then(|(x, t)| match self.model.forward_backward(x, &t) {
-                    Err(Error::NonFinite(place)) => Err(diverged(place)),
-                    other => other.map(drop),
-                })
-            };
+            // The next mini-batch is gathered while this one trains: its records are cache
+            // misses all over the data set (latency, not arithmetic), so they overlap the step.
+            let current = next.take();
+            let model = &mut self.model;
+            let (local, fetched) = rayon::join(
+                move || match current {
+                    // A short last batch leaves this rank nothing: it adds zero gradients.
+                    None => Ok(()),
+                    Some(batch) => batch.and_then(|(x, t)| match model.forward_backward(x, &t) {
+                        Err(Error::NonFinite(place)) => Err(diverged(place)),
+                        other => other.map(drop),
+                    }),
+                },
+                || batches.get(s + 1).and_then(|b| gather(b)),
+            );
+            next = fetched;
             if size > 1 {
                 collective::agree(self.collective.as_ref(), local)?;
                 let ta = Instant::now();
@@ -276,7 +291,7 @@ impl<D: Domain> Learner<D> {
 
     /// Trains the remaining epochs of the configuration, calling `after_epoch` after each
     /// (evaluation, logging, checkpoints); an error from it stops training.
-    pub fn fit<R: Records<D> + ?Sized>(
+    pub fn fit<R: Records<D> + Sync + ?Sized>(
         &mut self,
         data: &R,
         mut after_epoch: impl FnMut(&mut Self, &EpochStats) -> Result<()>,

@@ -131,7 +131,7 @@ fn same_target(a: &Path, b: &Path) -> bool {
 /// Configures, trains and (rank 0) saves; every step that can fail on one rank is agreed, so
 /// all ranks stop together and no partial model is written. `data` describes the training set
 /// (for checkpoints; its shapes are `x`'s and `t`'s).
-fn run<D: Domain, R: Rows<D>>(
+fn run<D: Domain, R: Rows<D> + Sync>(
     a: &TrainArgs,
     c: &Arc<dyn Collective>,
     (x, t): (&R, &R),
@@ -212,7 +212,7 @@ fn model_config(a: &TrainArgs, x: &[usize], t: &[usize], regression: bool) -> Re
 /// Trains with per-epoch progress lines (rank 0), from scratch or from the --resume
 /// checkpoint (rank 0 reads it; [`Learner::distributed`] gives every rank its state), writing
 /// --checkpoint files on the way; a diverged run is an error and writes nothing.
-fn fit<D: Domain, R: Rows<D>>(
+fn fit<D: Domain, R: Rows<D> + Sync>(
     a: &TrainArgs,
     c: &Arc<dyn Collective>,
     run: &RunIdentity,
