@@ -244,13 +244,13 @@ impl<T: Float> Domain for CipherTensor<T> {
         let mut out = Planes::for_overwrite(&shape, 2);
         let (c1, c2) = out.planes_mut2();
         // Karatsuba saves one of the four products for three passes over memory: the operand
-        // sums A1 + A2 (unless kept from an earlier product) and B1 + B2, and C2 = (A1 + A2)
-        // (B1 + B2) - C1. A pass costs about as much as KARATSUBA_PASS multiply-adds per
-        // element, so products with a short side (the convolution's `36864 x 25 x 8`: every
-        // operand value takes part in only 8 or 25 multiply-adds) are cheaper as four, done
-        // block by block so that each operand is read from memory once.
-        let passes = if lhs_sum.get().is_some() { 0 } else { m * k } + k * n + m * n;
-        if m * n * k < KARATSUBA_PASS * passes {
+        // sums A1 + A2 and B1 + B2, and C2 = (A1 + A2)(B1 + B2) - C1. A pass costs about as
+        // much as KARATSUBA_PASS multiply-adds per element, so products with a short side (the
+        // convolution's `36864 x 25 x 8`: every operand value takes part in only 8 or 25
+        // multiply-adds) are cheaper as four, done block by block so that each operand is read
+        // from memory once. The choice depends on the shapes alone (not on whether `lhs_sum`
+        // is already kept), so a kept operand gives the same bits as a plain `matmul`.
+        if m * n * k < KARATSUBA_PASS * (m * k + k * n + m * n) {
             kernels::gemm_pairs(c1, c2, [a1, a2], ao, [b1, b2], bo);
             return Self(out);
         }

@@ -7,7 +7,7 @@
 //! exactly; one GEMM test uses random reals with a rounding tolerance instead.
 
 use moreml_cipher::prelude::*;
-use moreml_cipher::Window2d;
+use moreml_cipher::{MatmulLhs, Window2d};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -78,6 +78,7 @@ test_domains!(
     gemm_exact,
     gemm_random_reals,
     gemm_same_bits_on_any_thread_count,
+    kept_operand_same_bits_as_matmul,
     transpose2,
     gather_rows,
     im2col_reference_and_adjoint,
@@ -272,6 +273,24 @@ fn gemm_same_bits_on_any_thread_count<D: TestDomain>() {
             assert!(one.iter().flatten().all(|v| v.is_finite()));
         }
     }
+}
+
+/// A kept left operand gives the bits of a plain product, whatever the products before it:
+/// the first product below forms (and keeps) the ciphertext operand sum, the second one has a
+/// short side, where a plain product takes four GEMMs instead of Karatsuba.
+fn kept_operand_same_bits_as_matmul<D: TestDomain>() {
+    let mut g = rng(5);
+    let mut real = |shape: &[usize]| {
+        let len = shape.iter().product();
+        let planes: Vec<Vec<f64>> = (0..D::PLANES)
+            .map(|_| (0..len).map(|_| D::Scalar::of(g.random_range(-1.0..1.0)).f64()).collect())
+            .collect();
+        D::from_planes(shape, &planes)
+    };
+    let (a, square, narrow) = (real(&[200, 200]), real(&[200, 200]), real(&[200, 4]));
+    let kept = MatmulLhs::new(a.clone());
+    assert!(kept.matmul(false, &square, false).to_planes() == a.matmul(false, &square, false).to_planes());
+    assert!(kept.matmul(true, &narrow, false).to_planes() == a.matmul(true, &narrow, false).to_planes());
 }
 
 fn transpose2<D: TestDomain>() {
