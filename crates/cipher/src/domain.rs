@@ -226,6 +226,41 @@ pub trait Domain: sealed::Sealed + Clone + Send + Sync + std::fmt::Debug + 'stat
     fn col2im(&self, g: &Window2d) -> Self {
         wrap::<Self>(self.planes().col2im(g))
     }
+    /// Convolution without padding: `[N, H, W, C]` by weights `[KH*KW*C, OC]` into
+    /// `[N, OH, OW, OC]`, the product `im2col(self) * w` (see [`Window2d`]). With few output
+    /// channels (up to 16) a direct kernel reads the windows from the input instead of
+    /// building the im2col matrix (25 times the input for a `5x5` kernel).
+    ///
+    /// ```
+    /// use moreml_cipher::prelude::*;
+    /// use moreml_cipher::Window2d;
+    /// let g = Window2d { n: 1, h: 3, w: 3, c: 1, kh: 2, kw: 2, stride: 1 };
+    /// let x = PlainTensor::<f64>::from_vec(&[1, 3, 3, 1], (1..=9).map(f64::from).collect()).unwrap();
+    /// let w = PlainTensor::<f64>::from_vec(&[4, 1], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+    /// // Each output adds the top-left and bottom-right value of its window.
+    /// assert_eq!(x.conv2d(&g, &w).values(), &[6.0, 8.0, 12.0, 14.0]);
+    /// assert_eq!(x.conv2d(&g, &w), x.im2col(&g).matmul(false, &w, false).reshape(&[1, 2, 2, 1]).unwrap());
+    /// ```
+    fn conv2d(&self, g: &Window2d, w: &Self) -> Self {
+        match crate::conv::forward(self.planes(), g, w.planes()) {
+            Some(out) => wrap::<Self>(out),
+            None => {
+                let oc = w.shape()[1];
+                let out = self.im2col(g).matmul(false, w, false);
+                out.reshape(&[g.n, g.oh(), g.ow(), oc]).expect("im2col rows are the output pixels")
+            }
+        }
+    }
+    /// The weight gradient of [`Domain::conv2d`] for the output gradient `dy`, one row per
+    /// output pixel (`[N*OH*OW, OC]`): `im2col(self)^T * dy`, `[KH*KW*C, OC]`, by a direct
+    /// kernel for few output channels.
+    fn conv2d_weight_grad(&self, g: &Window2d, dy: &Self) -> Self {
+        assert_eq!(dy.shape().first(), Some(&(g.n * g.oh() * g.ow())), "conv2d_weight_grad: one row per pixel");
+        match crate::conv::weight_grad(self.planes(), g, dy.planes()) {
+            Some(out) => wrap::<Self>(out),
+            None => self.im2col(g).matmul(true, dy, false),
+        }
+    }
     /// Slot `(dy, dx)` of every pooling window.
     fn window_slot(&self, g: &Window2d, dy: usize, dx: usize) -> Self {
         wrap::<Self>(self.planes().window_slot(g, dy, dx))

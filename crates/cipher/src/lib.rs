@@ -30,6 +30,7 @@
 
 mod basis;
 mod cipher;
+mod conv;
 mod domain;
 mod error;
 pub mod format;
@@ -44,6 +45,7 @@ mod wire;
 
 pub use basis::{KeyTag, PublicBasis};
 pub use cipher::CipherTensor;
+pub use conv::MAX_CHANNELS as DIRECT_CONV_CHANNELS;
 pub use domain::{Domain, MatmulLhs};
 pub use error::{Error, Result};
 pub use plain::PlainTensor;

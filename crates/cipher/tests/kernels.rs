@@ -82,6 +82,8 @@ test_domains!(
     transpose2,
     gather_rows,
     im2col_reference_and_adjoint,
+    direct_conv_matches_im2col_products,
+    direct_conv_same_bits_on_any_thread_count,
     window_slot_reference_and_adjoint,
     reductions_and_broadcast,
     elementwise_large,
@@ -386,6 +388,57 @@ fn im2col_reference_and_adjoint<D: TestDomain>() {
             assert_eq!(dot(&pc[p], &py[p]), dot(&px[p], pb), "{g:?} plane {p}");
         }
     }
+}
+
+/// The direct convolution kernels (few output channels) against the products of the naive
+/// im2col matrix, exactly (small integers), for every geometry and channel counts around the
+/// register width (1, 7, 8, 9, 16; 17 takes the GEMM path). The MNIST shape has more output
+/// pixels than one partial sum of the weight gradient; the small geometries leave pixel
+/// groups and window-value groups with tails.
+fn direct_conv_matches_im2col_products<D: TestDomain>() {
+    let mut rg = rng(11);
+    let mut cases: Vec<(Window2d, usize)> = geometries().into_iter().map(|g| (g, 1)).collect();
+    let mnist = Window2d { n: 5, h: 28, w: 28, c: 1, kh: 5, kw: 5, stride: 1 };
+    cases.extend([1, 7, 8, 9, 16, 17].map(|oc| (mnist, oc)));
+    cases.extend([(3, 8), (1, 9)].map(|(n, oc)| (Window2d { n, h: 7, w: 7, c: 2, kh: 3, kw: 3, stride: 2 }, oc)));
+    for (g, oc) in cases {
+        let k = g.kh * g.kw * g.c;
+        let pixels = g.n * g.oh() * g.ow();
+        let (x, px) = random::<D>(&mut rg, &g.input_shape());
+        let (w, pw) = random::<D>(&mut rg, &[k, oc]);
+        let (dy, pdy) = random::<D>(&mut rg, &[pixels, oc]);
+        let cols: Vec<Vec<f64>> = px.iter().map(|p| naive_im2col(p, &g)).collect();
+        let y = x.conv2d(&g, &w);
+        assert_eq!(y.shape(), &[g.n, g.oh(), g.ow(), oc]);
+        let want = naive_domain_mm(&cols, [pixels, k], false, &pw, [k, oc], false);
+        assert_eq!(y.to_planes(), want, "forward {g:?} oc={oc}");
+        let dw = x.conv2d_weight_grad(&g, &dy);
+        assert_eq!(dw.shape(), &[k, oc]);
+        let want = naive_domain_mm(&cols, [pixels, k], true, &pdy, [pixels, oc], false);
+        assert_eq!(dw.to_planes(), want, "weight gradient {g:?} oc={oc}");
+    }
+}
+
+/// The direct convolution's sums run in an order fixed by the shapes: real-valued results
+/// have the same bits on 1 and 3 threads.
+fn direct_conv_same_bits_on_any_thread_count<D: TestDomain>() {
+    let mut g = rng(13);
+    let geom = Window2d { n: 9, h: 28, w: 28, c: 1, kh: 5, kw: 5, stride: 1 };
+    let mut real = |shape: &[usize]| {
+        let len = shape.iter().product();
+        let planes: Vec<Vec<f64>> = (0..D::PLANES)
+            .map(|_| (0..len).map(|_| D::Scalar::of(g.random_range(-1.0..1.0)).f64()).collect())
+            .collect();
+        D::from_planes(shape, &planes)
+    };
+    let (x, w, dy) = (real(&geom.input_shape()), real(&[25, 8]), real(&[9 * 24 * 24, 8]));
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
+        pool.install(|| (x.conv2d(&geom, &w).to_planes(), x.conv2d_weight_grad(&geom, &dy).to_planes()))
+    };
+    let one = on(1);
+    assert!(one == on(3), "1 and 3 threads differ");
+    assert!(one.0.iter().chain(&one.1).flatten().all(|v| v.is_finite()));
 }
 
 /// Naive window slot on one plane.

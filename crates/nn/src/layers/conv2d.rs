@@ -1,9 +1,10 @@
-//! 2-D convolution by im2col and one GEMM per batch (not per sample); the im2col buffer is
-//! recycled from step to step like every tensor's storage.
+//! 2-D convolution: direct kernels for few output channels, else im2col and one GEMM per
+//! batch (not per sample), the im2col buffer recycled from step to step like every tensor's
+//! storage.
 
 use super::{glorot, no_forward, weight_bias, Built, Module, Param};
 use crate::{Error, Result};
-use moreml_cipher::{Domain, MatmulLhs, Window2d};
+use moreml_cipher::{Domain, MatmulLhs, Window2d, DIRECT_CONV_CHANNELS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +45,7 @@ impl Conv2dConfig {
             kernel,
             stride,
             input_grad: !first,
-            cols: None,
+            saved: None,
         };
         Ok((Box::new(layer), out))
     }
@@ -58,10 +59,19 @@ pub struct Conv2d<D: Domain> {
     kernel: usize,
     stride: usize,
     input_grad: bool,
-    /// The im2col matrix of the last training forward pass, kept for the weight gradient
-    /// (as a [`MatmulLhs`]: a ciphertext operand sum, if the products need one, is formed once
-    /// for both).
-    cols: Option<(MatmulLhs<D>, Window2d)>,
+    /// What the last training forward pass keeps for the weight gradient.
+    saved: Option<(Saved<D>, Window2d)>,
+}
+
+/// A convolution's forward input, kept for its weight gradient.
+#[derive(Clone, Debug)]
+enum Saved<D: Domain> {
+    /// The input itself: few output channels, where the direct kernels of
+    /// [`Domain::conv2d`] / [`Domain::conv2d_weight_grad`] read the windows from it.
+    Input(D),
+    /// The im2col matrix (as a [`MatmulLhs`]: a ciphertext operand sum, if the products need
+    /// one, is formed once for both): many output channels, where GEMMs on it are faster.
+    Cols(MatmulLhs<D>),
 }
 
 impl<D: Domain> Module<D> for Conv2d<D> {
@@ -70,21 +80,28 @@ impl<D: Domain> Module<D> for Conv2d<D> {
     fn forward(&mut self, x: D, train: bool) -> Result<D> {
         let s = x.shape();
         let g = Window2d { n: s[0], h: s[1], w: s[2], c: s[3], kh: self.kernel, kw: self.kernel, stride: self.stride };
-        let xc = MatmulLhs::new(x.im2col(&g));
-        let mut y = xc.matmul(false, &self.w.value, false);
-        y.add_row(&self.b.value);
         let oc = self.w.value.shape()[1];
+        let (mut y, saved) = if oc <= DIRECT_CONV_CHANNELS {
+            (x.conv2d(&g, &self.w.value).reshape(&[g.n * g.oh() * g.ow(), oc])?, Saved::Input(x))
+        } else {
+            let xc = MatmulLhs::new(x.im2col(&g));
+            (xc.matmul(false, &self.w.value, false), Saved::Cols(xc))
+        };
+        y.add_row(&self.b.value);
         if train {
-            self.cols = Some((xc, g));
+            self.saved = Some((saved, g));
         }
         Ok(y.reshape(&[g.n, g.oh(), g.ow(), oc])?)
     }
 
     fn backward(&mut self, g: D) -> Result<Option<D>> {
-        let (xc, geom) = self.cols.take().ok_or_else(no_forward)?;
+        let (saved, geom) = self.saved.take().ok_or_else(no_forward)?;
         let oc = self.w.value.shape()[1];
         let g2 = g.reshape(&[geom.n * geom.oh() * geom.ow(), oc])?;
-        self.w.grad = Some(xc.matmul(true, &g2, false));
+        self.w.grad = Some(match saved {
+            Saved::Input(x) => x.conv2d_weight_grad(&geom, &g2),
+            Saved::Cols(xc) => xc.matmul(true, &g2, false),
+        });
         self.b.grad = Some(g2.sum_rows());
         Ok(self.input_grad.then(|| g2.matmul(false, &self.w.value, true).col2im(&geom)))
     }
