@@ -16,14 +16,14 @@
 //! The operand sums cost one pass over the (small) input and weights; the im2col-sized work
 //! is all multiply-adds.
 //!
-//! The element loops work on register rows of [`LANES`] output channels and are compiled for
-//! AVX-512, AVX2 + FMA and baseline x86-64 ([`multiversion`], chosen at run time). Every sum is
-//! a chain of fused multiply-adds in an order fixed by the shapes, so the bits do not depend on
-//! the machine or on the number of threads.
+//! The element loops work on register rows of [`LANES`] output channels in SIMD registers
+//! ([`Row`]: one AVX-512 register of f64, one AVX register of f32, 32 registers; CPUs without
+//! AVX-512, and other architectures, take the im2col + GEMM path).
+//! Every sum is a chain of fused multiply-adds in an order fixed by the shapes, so the bits do
+//! not depend on the number of threads.
 
 use crate::planes::{Planes, Window2d};
 use crate::Float;
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Output channels of one register row (one AVX-512 register of f64, one AVX2 register of f32).
@@ -40,41 +40,47 @@ const TASK_INNER: usize = 1024;
 /// One register row: `LANES` output channels.
 type Lanes<T> = [T; LANES];
 
-/// Whether the direct kernels are worth running: few output channels, and a CPU with fused
-/// multiply-add (without it `mul_add` is a library call and the GEMM path is faster).
+/// Whether the direct kernels run: few output channels, on an x86-64 CPU with AVX-512
+/// (what [`Row`]'s registers need; elsewhere the im2col + GEMM path runs).
 fn usable(channels: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
-    let fma = std::arch::is_x86_feature_detected!("fma");
+    let simd = std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma");
     #[cfg(not(target_arch = "x86_64"))]
-    let fma = true;
-    fma && channels > 0 && channels <= MAX_CHANNELS
+    let simd = false;
+    simd && channels > 0 && channels <= MAX_CHANNELS
 }
 
 /// Accumulators of one register row: `c1` and, for ciphertexts, `(a1 + a2)(b1 + b2)`.
-type Acc<T> = [Lanes<T>; 2];
+type Acc<T> = [<T as Row>::Reg; 2];
 
 /// Adds the products of one pair of operand values (`S` streams each) to `acc`.
+///
+/// # Safety
+/// As [`Row`]: the CPU has AVX-512, AVX2 and FMA.
 #[inline(always)]
-fn product_add<T: Float, const S: usize>(acc: &mut Acc<T>, x: [T; S], w: &[Lanes<T>; S]) {
+unsafe fn product_add<T: Float, const S: usize>(acc: &mut Acc<T>, x: [T; S], w: &[Lanes<T>; S]) {
+    // SAFETY (of every call below): the caller's contract.
     for i in 0..S.min(2) {
-        for (r, &w) in acc[0].iter_mut().zip(&w[i]) {
-            *r = x[i].mul_add(w, *r);
-        }
+        acc[0] = unsafe { T::row_mul_add(x[i], T::row_load(&w[i]), acc[0]) };
     }
     if S == 3 {
-        for (r, &w) in acc[1].iter_mut().zip(&w[S - 1]) {
-            *r = x[S - 1].mul_add(w, *r);
-        }
+        acc[1] = unsafe { T::row_mul_add(x[S - 1], T::row_load(&w[S - 1]), acc[1]) };
     }
 }
 
 /// The result planes of `acc`: `[c1]`, or `[c1, c2]` with `c2 = (a1 + a2)(b1 + b2) - c1`.
+///
+/// # Safety
+/// As [`Row`].
 #[inline(always)]
-fn planes_of_acc<T: Float, const S: usize>(acc: &Acc<T>) -> Acc<T> {
-    if S == 3 {
-        [acc[0], std::array::from_fn(|l| acc[1][l] - acc[0][l])]
-    } else {
-        *acc
+unsafe fn planes_of_acc<T: Float, const S: usize>(acc: &Acc<T>) -> [Lanes<T>; 2] {
+    // SAFETY (of every call below): the caller's contract.
+    unsafe {
+        let second = if S == 3 { T::row_sub(acc[1], acc[0]) } else { acc[1] };
+        [T::row_store(acc[0]), T::row_store(second)]
     }
 }
 
@@ -103,7 +109,7 @@ fn register_rows<T: Float, const S: usize>(
     rows: std::ops::Range<usize>,
     cols: usize,
 ) -> Vec<[Lanes<T>; S]> {
-    let mut out = vec![[[T::zero(); LANES]; S]; cols.div_ceil(LANES) * rows.len()];
+    let mut out = vec![[[<T as num_traits::Zero>::zero(); LANES]; S]; cols.div_ceil(LANES) * rows.len()];
     for (jb, block) in out.chunks_exact_mut(rows.len()).enumerate() {
         let (j0, width) = (jb * LANES, (cols - jb * LANES).min(LANES));
         for (p, row) in rows.clone().zip(block) {
@@ -128,20 +134,31 @@ fn window_offsets(g: &Window2d) -> Vec<usize> {
     offs
 }
 
-/// Index of the first input value of output pixel `i` (`(n, oy, ox)` in row-major order).
-#[inline(always)]
-fn window_base(g: &Window2d, i: usize) -> usize {
-    let (ow, oh) = (g.ow(), g.oh());
-    let (n, rest) = (i / (oh * ow), i % (oh * ow));
-    let (oy, ox) = (rest / ow, rest % ow);
-    ((n * g.h + oy * g.stride) * g.w + ox * g.stride) * g.c
+/// Index of the first input value of the windows of output pixels `pixels` (`(n, oy, ox)` in
+/// row-major order), stepping through the pixels (one division per call, not three per pixel).
+fn window_bases(g: &Window2d, pixels: std::ops::Range<usize>) -> Vec<usize> {
+    let (oh, ow) = (g.oh(), g.ow());
+    let (mut n, rest) = (pixels.start / (oh * ow), pixels.start % (oh * ow));
+    let (mut oy, mut ox) = (rest / ow, rest % ow);
+    let mut bases = Vec::with_capacity(pixels.len());
+    for _ in pixels {
+        bases.push(((n * g.h + oy * g.stride) * g.w + ox * g.stride) * g.c);
+        ox += 1;
+        if ox == ow {
+            (ox, oy) = (0, oy + 1);
+            if oy == oh {
+                (oy, n) = (0, n + 1);
+            }
+        }
+    }
+    bases
 }
 
 /// Value `at` of every stream.
 ///
 /// # Safety
 /// `at < x[i].len()` for every stream: the entry points assert that the input has the shape
-/// of a valid geometry, whose windows (`window_base + window_offsets`) all lie inside it.
+/// of a valid geometry, whose windows (`window_bases + window_offsets`) all lie inside it.
 #[inline(always)]
 unsafe fn value_at<T: Float, const S: usize>(x: [&[T]; S], at: usize) -> [T; S] {
     // SAFETY: the caller's contract.
@@ -185,19 +202,23 @@ fn forward_streams<T: Float, const S: usize, const R: usize>(x: &Planes<T>, g: &
     tasks.into_par_iter().enumerate().for_each(|(t, [d1, d2])| {
         let mut empty = [];
         let dst = [d1.expect("a first plane"), d2.unwrap_or(&mut empty)];
-        forward_task::<T, S, R>(dst, xs, g, t * TASK_PIXELS, &packed, &offs, oc);
+        let bases = window_bases(g, t * TASK_PIXELS..(t * TASK_PIXELS + dst[0].len() / oc));
+        // SAFETY: `forward` checked `usable` (AVX-512, AVX2 and FMA) and the input's geometry.
+        unsafe { forward_task::<T, S, R>(dst, xs, &bases, &packed, &offs, oc) };
     });
     out
 }
 
-/// Output pixels `i0..` (as many as `dst[0]` holds) of [`forward`].
-#[allow(clippy::too_many_arguments)]
-#[multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
-fn forward_task<T: Float, const S: usize, const R: usize>(
+/// The output pixels of one task of [`forward`] (as many as `dst[0]` holds; windows at
+/// `bases`).
+///
+/// # Safety
+/// The CPU has AVX-512, AVX2 and FMA; every window lies inside `x` (a geometry `x` matches).
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl,avx2,fma"))]
+unsafe fn forward_task<T: Float, const S: usize, const R: usize>(
     mut dst: [&mut [T]; 2],
     x: [&[T]; S],
-    g: &Window2d,
-    i0: usize,
+    bases: &[usize],
     packed: &[[Lanes<T>; S]],
     offs: &[usize],
     oc: usize,
@@ -205,39 +226,49 @@ fn forward_task<T: Float, const S: usize, const R: usize>(
     let pixels = dst[0].len() / oc;
     let full = pixels - pixels % R;
     for (jb, w) in packed.chunks_exact(offs.len()).enumerate() {
+        // SAFETY (both loops): this function's contract.
         for i in (0..full).step_by(R) {
-            forward_pixels::<T, S, R>(&mut dst, x, g, [i0, i, oc, jb], w, offs);
+            unsafe { forward_pixels::<T, S, R>(&mut dst, x, &bases[i..i + R], [i, oc, jb], w, offs) };
         }
         for i in full..pixels {
-            forward_pixels::<T, S, 1>(&mut dst, x, g, [i0, i, oc, jb], w, offs);
+            unsafe { forward_pixels::<T, S, 1>(&mut dst, x, &bases[i..i + 1], [i, oc, jb], w, offs) };
         }
     }
 }
 
-/// Output pixels `i..i + G` of a task starting at pixel `i0`, channels of register row `jb`.
+/// Output pixels `i..i + G` of a task (windows at `bases`), channels of register row `jb`.
+///
+/// # Safety
+/// As [`forward_task`].
 #[inline(always)]
-fn forward_pixels<T: Float, const S: usize, const G: usize>(
+unsafe fn forward_pixels<T: Float, const S: usize, const G: usize>(
     dst: &mut [&mut [T]; 2],
     x: [&[T]; S],
-    g: &Window2d,
-    [i0, i, oc, jb]: [usize; 4],
+    bases: &[usize],
+    [i, oc, jb]: [usize; 3],
     w: &[[Lanes<T>; S]],
     offs: &[usize],
 ) {
-    let bases: [usize; G] = std::array::from_fn(|r| window_base(g, i0 + i + r));
-    let mut acc = [[[T::zero(); LANES]; 2]; G];
+    let bases: [usize; G] = std::array::from_fn(|r| bases[r]);
+    // SAFETY (all unsafe calls here): this function's contract.
+    let mut acc = [unsafe { [T::row_zero(); 2] }; G];
     for (w, &off) in w.iter().zip(offs) {
         for (acc, &base) in acc.iter_mut().zip(&bases) {
-            // SAFETY: a window of a geometry the input matches (asserted by `forward`).
-            product_add(acc, unsafe { value_at(x, base + off) }, w);
+            unsafe { product_add(acc, value_at(x, base + off), w) };
         }
     }
     let j0 = jb * LANES;
     let width = (oc - j0).min(LANES);
     for (r, acc) in acc.iter().enumerate() {
-        let planes = planes_of_acc::<T, S>(acc);
+        let planes = unsafe { planes_of_acc::<T, S>(acc) };
         for (d, lanes) in dst.iter_mut().zip(&planes).take(planes_for(S)) {
-            d[(i + r) * oc + j0..][..width].copy_from_slice(&lanes[..width]);
+            let d = &mut d[(i + r) * oc + j0..];
+            if width == LANES {
+                // A store of constant size (a variable one is a `memmove` call).
+                d[..LANES].copy_from_slice(lanes);
+            } else {
+                d[..width].copy_from_slice(&lanes[..width]);
+            }
         }
     }
 }
@@ -276,12 +307,13 @@ fn weight_grad_streams<T: Float, const S: usize, const Q: usize>(
     // constant size keep the accumulators in registers).
     let padded = oc.next_multiple_of(LANES);
     let size = planes * k * padded;
-    let mut partials = vec![T::zero(); pixels.div_ceil(TASK_INNER) * size];
+    let mut partials = vec![<T as num_traits::Zero>::zero(); pixels.div_ceil(TASK_INNER) * size];
     partials.par_chunks_mut(size).enumerate().for_each(|(t, part)| {
         let span = t * TASK_INNER..((t + 1) * TASK_INNER).min(pixels);
-        let bases: Vec<usize> = span.clone().map(|i| window_base(g, i)).collect();
+        let bases = window_bases(g, span.clone());
         let grads = register_rows::<T, S>(dy, span, oc);
-        weight_grad_task::<T, S, Q>(part, xs, &bases, &grads, &offs);
+        // SAFETY: `weight_grad` checked `usable` (AVX-512, AVX2 and FMA) and the input's geometry.
+        unsafe { weight_grad_task::<T, S, Q>(part, xs, &bases, &grads, &offs) };
     });
     let mut parts = partials.chunks_exact(size);
     let first = parts.next().expect("at least one output pixel");
@@ -295,8 +327,11 @@ fn weight_grad_streams<T: Float, const S: usize, const Q: usize>(
 }
 
 /// One partial sum of [`weight_grad`]: `part` holds the planes of a `[k, padded]` result.
-#[multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
-fn weight_grad_task<T: Float, const S: usize, const Q: usize>(
+///
+/// # Safety
+/// The CPU has AVX-512, AVX2 and FMA; every window lies inside `x` (a geometry `x` matches).
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl,avx2,fma"))]
+unsafe fn weight_grad_task<T: Float, const S: usize, const Q: usize>(
     part: &mut [T],
     x: [&[T]; S],
     bases: &[usize],
@@ -306,19 +341,23 @@ fn weight_grad_task<T: Float, const S: usize, const Q: usize>(
     let k = offs.len();
     let full = k - k % Q;
     for (jb, grads) in grads.chunks_exact(bases.len()).enumerate() {
+        // SAFETY (both loops): this function's contract.
         for q0 in (0..full).step_by(Q) {
-            weight_grad_values::<T, S, Q>(part, x, bases, grads, &offs[q0..q0 + Q], [k, q0, jb]);
+            unsafe { weight_grad_values::<T, S, Q>(part, x, bases, grads, &offs[q0..q0 + Q], [k, q0, jb]) };
         }
         for q0 in full..k {
-            weight_grad_values::<T, S, 1>(part, x, bases, grads, &offs[q0..q0 + 1], [k, q0, jb]);
+            unsafe { weight_grad_values::<T, S, 1>(part, x, bases, grads, &offs[q0..q0 + 1], [k, q0, jb]) };
         }
     }
 }
 
 /// Window values `q0..q0 + G` (of `k`: rows of the result), channels of register row `jb`,
 /// summed over the task's output pixels in registers.
+///
+/// # Safety
+/// As [`weight_grad_task`].
 #[inline(always)]
-fn weight_grad_values<T: Float, const S: usize, const G: usize>(
+unsafe fn weight_grad_values<T: Float, const S: usize, const G: usize>(
     part: &mut [T],
     x: [&[T]; S],
     bases: &[usize],
@@ -328,16 +367,133 @@ fn weight_grad_values<T: Float, const S: usize, const G: usize>(
 ) {
     let padded = part.len() / (planes_for(S) * k);
     let offs: [usize; G] = std::array::from_fn(|q| offs[q]);
-    let mut acc = [[[T::zero(); LANES]; 2]; G];
+    // SAFETY (all unsafe calls here): this function's contract.
+    let mut acc = [unsafe { [T::row_zero(); 2] }; G];
     for (&base, grad) in bases.iter().zip(grads) {
         for (acc, &off) in acc.iter_mut().zip(&offs) {
-            // SAFETY: a window of a geometry the input matches (asserted by `weight_grad`).
-            product_add(acc, unsafe { value_at(x, base + off) }, grad);
+            unsafe { product_add(acc, value_at(x, base + off), grad) };
         }
     }
     for (q, acc) in acc.iter().enumerate() {
-        for (pl, lanes) in planes_of_acc::<T, S>(acc).iter().enumerate().take(planes_for(S)) {
+        for (pl, lanes) in unsafe { planes_of_acc::<T, S>(acc) }.iter().enumerate().take(planes_for(S)) {
             part[((pl * k + q0 + q) * padded + jb * LANES)..][..LANES].copy_from_slice(lanes);
         }
     }
+}
+
+pub use row::Row;
+
+/// Register rows: `LANES` values in SIMD registers, and the few operations the kernels need.
+/// Explicit intrinsics, not auto-vectorised loops: left to itself the compiler vectorised the
+/// kernels across output pixels with gathers (a 13x slower forward product).
+mod row {
+    use super::{Lanes, LANES};
+
+    /// A scalar with register rows (implemented for `f32` and `f64`; a supertrait of
+    /// [`crate::Float`], so the generic kernels can use it).
+    ///
+    /// # Safety
+    /// Every method needs a CPU with AVX-512 (F, VL), AVX-512, AVX2 and FMA (checked by `usable` before
+    /// any kernel runs).
+    pub trait Row: Copy + Sized {
+        /// `LANES` values in registers.
+        type Reg: Copy;
+        /// All zero.
+        unsafe fn row_zero() -> Self::Reg;
+        /// Loads a row.
+        unsafe fn row_load(row: &Lanes<Self>) -> Self::Reg;
+        /// Stores a row.
+        unsafe fn row_store(reg: Self::Reg) -> Lanes<Self>;
+        /// `acc + x * w` on every lane, fused (one rounding).
+        unsafe fn row_mul_add(x: Self, w: Self::Reg, acc: Self::Reg) -> Self::Reg;
+        /// `a - b` on every lane.
+        unsafe fn row_sub(a: Self::Reg, b: Self::Reg) -> Self::Reg;
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use super::{Lanes, Row};
+        use std::arch::x86_64::*;
+
+        // SAFETY (all intrinsics below): the trait's contract, the CPU features are present;
+        // the loads and stores are unaligned ones on arrays of exactly LANES values.
+        impl Row for f64 {
+            type Reg = __m512d;
+            #[inline(always)]
+            unsafe fn row_zero() -> Self::Reg {
+                unsafe { _mm512_setzero_pd() }
+            }
+            #[inline(always)]
+            unsafe fn row_load(row: &Lanes<Self>) -> Self::Reg {
+                unsafe { _mm512_loadu_pd(row.as_ptr()) }
+            }
+            #[inline(always)]
+            unsafe fn row_store(reg: Self::Reg) -> Lanes<Self> {
+                let mut out = [0.0; super::LANES];
+                unsafe { _mm512_storeu_pd(out.as_mut_ptr(), reg) };
+                out
+            }
+            #[inline(always)]
+            unsafe fn row_mul_add(x: Self, w: Self::Reg, acc: Self::Reg) -> Self::Reg {
+                unsafe { _mm512_fmadd_pd(_mm512_set1_pd(x), w, acc) }
+            }
+            #[inline(always)]
+            unsafe fn row_sub(a: Self::Reg, b: Self::Reg) -> Self::Reg {
+                unsafe { _mm512_sub_pd(a, b) }
+            }
+        }
+
+        impl Row for f32 {
+            type Reg = __m256;
+            #[inline(always)]
+            unsafe fn row_zero() -> Self::Reg {
+                unsafe { _mm256_setzero_ps() }
+            }
+            #[inline(always)]
+            unsafe fn row_load(row: &Lanes<Self>) -> Self::Reg {
+                unsafe { _mm256_loadu_ps(row.as_ptr()) }
+            }
+            #[inline(always)]
+            unsafe fn row_store(reg: Self::Reg) -> Lanes<Self> {
+                let mut out = [0.0; super::LANES];
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr(), reg) };
+                out
+            }
+            #[inline(always)]
+            unsafe fn row_mul_add(x: Self, w: Self::Reg, acc: Self::Reg) -> Self::Reg {
+                unsafe { _mm256_fmadd_ps(_mm256_set1_ps(x), w, acc) }
+            }
+            #[inline(always)]
+            unsafe fn row_sub(a: Self::Reg, b: Self::Reg) -> Self::Reg {
+                unsafe { _mm256_sub_ps(a, b) }
+            }
+        }
+    }
+
+    /// Elsewhere the kernels never run (`usable` is false); plain arrays keep them compiling.
+    #[cfg(not(target_arch = "x86_64"))]
+    macro_rules! array_rows {
+        ($($t:ty),*) => {$(
+            impl Row for $t {
+                type Reg = Lanes<$t>;
+                unsafe fn row_zero() -> Self::Reg {
+                    [0.0; LANES]
+                }
+                unsafe fn row_load(row: &Lanes<Self>) -> Self::Reg {
+                    *row
+                }
+                unsafe fn row_store(reg: Self::Reg) -> Lanes<Self> {
+                    reg
+                }
+                unsafe fn row_mul_add(x: Self, w: Self::Reg, acc: Self::Reg) -> Self::Reg {
+                    std::array::from_fn(|l| x.mul_add(w[l], acc[l]))
+                }
+                unsafe fn row_sub(a: Self::Reg, b: Self::Reg) -> Self::Reg {
+                    std::array::from_fn(|l| a[l] - b[l])
+                }
+            }
+        )*};
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    array_rows!(f32, f64);
 }

@@ -24,6 +24,7 @@ pub trait Float:
     + std::ops::AddAssign
     + std::ops::SubAssign
     + std::ops::MulAssign
+    + crate::conv::Row
     + 'static
 {
     /// The safetensors dtype of this scalar.
