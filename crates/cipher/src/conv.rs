@@ -166,14 +166,14 @@ unsafe fn value_at<T: Float, const S: usize>(x: [&[T]; S], at: usize) -> [T; S] 
 }
 
 /// `im2col(x) * w`: `[N, H, W, C]` by `[KH*KW*C, OC]` into `[N, OH, OW, OC]`, or `None` when
-/// the direct kernel does not apply (see [`MAX_CHANNELS`]).
+/// the direct kernel does not apply (see [`MAX_CHANNELS`]; an empty batch).
 pub(crate) fn forward<T: Float>(x: &Planes<T>, g: &Window2d, w: &Planes<T>) -> Option<Planes<T>> {
     let k = g.kh * g.kw * g.c;
     assert!(g.validate().is_ok() && x.shape() == g.input_shape(), "conv2d: input shape");
     assert_eq!(w.shape().len(), 2, "conv2d: weights must be [k, oc]");
     assert_eq!((w.shape()[0], x.n_planes()), (k, w.n_planes()), "conv2d: weight shape");
     let oc = w.shape()[1];
-    if !usable(oc) {
+    if !usable(oc) || g.n == 0 {
         return None;
     }
     Some(match x.n_planes() {
@@ -274,13 +274,14 @@ unsafe fn forward_pixels<T: Float, const S: usize, const G: usize>(
 }
 
 /// `im2col(x)^T * dy`: the weight gradient `[KH*KW*C, OC]` of a convolution with output
-/// gradient `dy` (`[N*OH*OW, OC]`), or `None` when the direct kernel does not apply.
+/// gradient `dy` (`[N*OH*OW, OC]`), or `None` when the direct kernel does not apply (see
+/// [`MAX_CHANNELS`]; an empty batch).
 pub(crate) fn weight_grad<T: Float>(x: &Planes<T>, g: &Window2d, dy: &Planes<T>) -> Option<Planes<T>> {
     assert!(g.validate().is_ok() && x.shape() == g.input_shape(), "conv2d weight gradient: input shape");
     let pixels = g.n * g.oh() * g.ow();
     let oc = dy.numel() / pixels.max(1);
     assert_eq!((dy.numel(), dy.n_planes()), (pixels * oc, x.n_planes()), "conv2d weight gradient: gradient shape");
-    if !usable(oc) {
+    if !usable(oc) || pixels == 0 {
         return None;
     }
     Some(match x.n_planes() {
@@ -393,7 +394,7 @@ mod row {
     /// [`crate::Float`], so the generic kernels can use it).
     ///
     /// # Safety
-    /// Every method needs a CPU with AVX-512 (F, VL), AVX-512, AVX2 and FMA (checked by `usable` before
+    /// Every method needs a CPU with AVX-512 (F, VL), AVX2 and FMA (checked by `usable` before
     /// any kernel runs).
     pub trait Row: Copy + Sized {
         /// `LANES` values in registers.

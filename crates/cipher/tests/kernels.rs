@@ -401,6 +401,7 @@ fn direct_conv_matches_im2col_products<D: TestDomain>() {
     let mnist = Window2d { n: 5, h: 28, w: 28, c: 1, kh: 5, kw: 5, stride: 1 };
     cases.extend([1, 7, 8, 9, 16, 17].map(|oc| (mnist, oc)));
     cases.extend([(3, 8), (1, 9)].map(|(n, oc)| (Window2d { n, h: 7, w: 7, c: 2, kh: 3, kw: 3, stride: 2 }, oc)));
+    cases.push((Window2d { n: 0, ..mnist }, 8)); // an empty batch
     for (g, oc) in cases {
         let k = g.kh * g.kw * g.c;
         let pixels = g.n * g.oh() * g.ow();
