@@ -98,6 +98,15 @@ fn ints(g: &mut ChaCha8Rng, planes: usize, n: usize) -> Vec<Vec<f64>> {
     (0..planes).map(|_| (0..n).map(|_| g.random_range(-8i32..=8) as f64).collect()).collect()
 }
 
+/// Reals in -1..1 (exactly representable in the domain's scalar), for tests that compare bits
+/// rather than values.
+fn real_valued<D: TestDomain>(g: &mut ChaCha8Rng, shape: &[usize]) -> D {
+    let len = shape.iter().product();
+    let planes: Vec<Vec<f64>> =
+        (0..D::PLANES).map(|_| (0..len).map(|_| D::Scalar::of(g.random_range(-1.0..1.0)).f64()).collect()).collect();
+    D::from_planes(shape, &planes)
+}
+
 fn random<D: TestDomain>(g: &mut ChaCha8Rng, shape: &[usize]) -> (D, Vec<Vec<f64>>) {
     let p = ints(g, D::PLANES, shape.iter().product());
     (D::from_planes(shape, &p), p)
@@ -260,12 +269,7 @@ fn gemm_same_bits_on_any_thread_count<D: TestDomain>() {
     for &(m, k, n) in &[(16, 36_870, 8), (8, 40_000, 25), (130, 140, 150), (36_870, 25, 8)] {
         for ta in [false, true] {
             let sa = if ta { [k, m] } else { [m, k] };
-            let mut real = |len: usize| -> Vec<Vec<f64>> {
-                (0..D::PLANES)
-                    .map(|_| (0..len).map(|_| D::Scalar::of(g.random_range(-1.0..1.0)).f64()).collect())
-                    .collect()
-            };
-            let (a, b) = (D::from_planes(&sa, &real(m * k)), D::from_planes(&[k, n], &real(k * n)));
+            let (a, b) = (real_valued::<D>(&mut g, &sa), real_valued::<D>(&mut g, &[k, n]));
             let on = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
                 pool.install(|| a.matmul(ta, &b, false)).to_planes()
@@ -282,13 +286,7 @@ fn gemm_same_bits_on_any_thread_count<D: TestDomain>() {
 /// short side, where a plain product takes four GEMMs instead of Karatsuba.
 fn kept_operand_same_bits_as_matmul<D: TestDomain>() {
     let mut g = rng(5);
-    let mut real = |shape: &[usize]| {
-        let len = shape.iter().product();
-        let planes: Vec<Vec<f64>> = (0..D::PLANES)
-            .map(|_| (0..len).map(|_| D::Scalar::of(g.random_range(-1.0..1.0)).f64()).collect())
-            .collect();
-        D::from_planes(shape, &planes)
-    };
+    let mut real = |shape: &[usize]| real_valued::<D>(&mut g, shape);
     let (a, square, narrow) = (real(&[200, 200]), real(&[200, 200]), real(&[200, 4]));
     let kept = MatmulLhs::new(a.clone());
     assert!(kept.matmul(false, &square, false).to_planes() == a.matmul(false, &square, false).to_planes());
@@ -425,13 +423,7 @@ fn direct_conv_matches_im2col_products<D: TestDomain>() {
 fn direct_conv_same_bits_on_any_thread_count<D: TestDomain>() {
     let mut g = rng(13);
     let geom = Window2d { n: 9, h: 28, w: 28, c: 1, kh: 5, kw: 5, stride: 1 };
-    let mut real = |shape: &[usize]| {
-        let len = shape.iter().product();
-        let planes: Vec<Vec<f64>> = (0..D::PLANES)
-            .map(|_| (0..len).map(|_| D::Scalar::of(g.random_range(-1.0..1.0)).f64()).collect())
-            .collect();
-        D::from_planes(shape, &planes)
-    };
+    let mut real = |shape: &[usize]| real_valued::<D>(&mut g, shape);
     let (x, w, dy) = (real(&geom.input_shape()), real(&[25, 8]), real(&[9 * 24 * 24, 8]));
     let on = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
