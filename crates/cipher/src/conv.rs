@@ -28,10 +28,9 @@ use rayon::prelude::*;
 
 /// Output channels of one register row (one AVX-512 register of f64, one AVX2 register of f32).
 const LANES: usize = 8;
-/// The most output channels for which [`crate::Domain::conv2d`] and
-/// [`crate::Domain::conv2d_weight_grad`] use direct kernels (two register rows); wider
-/// convolutions reuse each im2col value often enough for a GEMM to win.
-pub const MAX_CHANNELS: usize = 2 * LANES;
+/// The most output channels the direct kernels take (two register rows); wider convolutions
+/// reuse each im2col value often enough for a GEMM to win.
+const MAX_CHANNELS: usize = 2 * LANES;
 /// Output pixels per parallel task of the forward kernel.
 const TASK_PIXELS: usize = 256;
 /// Output pixels per partial sum of the weight gradient (partials are added in task order).
@@ -40,9 +39,17 @@ const TASK_INNER: usize = 1024;
 /// One register row: `LANES` output channels.
 type Lanes<T> = [T; LANES];
 
-/// Whether the direct kernels run: few output channels, on an x86-64 CPU with AVX-512
-/// (what [`Row`]'s registers need; elsewhere the im2col + GEMM path runs).
-fn usable(channels: usize) -> bool {
+/// Whether [`crate::Domain::conv2d`] and [`crate::Domain::conv2d_weight_grad`] use the direct
+/// kernels for a convolution with `channels` output channels: up to 16, on an
+/// x86-64 CPU with AVX-512 (the kernels' 32 SIMD registers). Otherwise they take the im2col +
+/// GEMM path, and a layer that keeps the im2col matrix for its weight gradient saves building
+/// it twice.
+///
+/// ```
+/// // Wide convolutions never take the direct kernels.
+/// assert!(!moreml_cipher::direct_conv(17));
+/// ```
+pub fn direct(channels: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     let simd = std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512vl")
@@ -173,7 +180,7 @@ pub(crate) fn forward<T: Float>(x: &Planes<T>, g: &Window2d, w: &Planes<T>) -> O
     assert_eq!(w.shape().len(), 2, "conv2d: weights must be [k, oc]");
     assert_eq!((w.shape()[0], x.n_planes()), (k, w.n_planes()), "conv2d: weight shape");
     let oc = w.shape()[1];
-    if !usable(oc) || g.n == 0 {
+    if !direct(oc) || g.n == 0 {
         return None;
     }
     Some(match x.n_planes() {
@@ -203,7 +210,7 @@ fn forward_streams<T: Float, const S: usize, const R: usize>(x: &Planes<T>, g: &
         let mut empty = [];
         let dst = [d1.expect("a first plane"), d2.unwrap_or(&mut empty)];
         let bases = window_bases(g, t * TASK_PIXELS..(t * TASK_PIXELS + dst[0].len() / oc));
-        // SAFETY: `forward` checked `usable` (AVX-512, AVX2 and FMA) and the input's geometry.
+        // SAFETY: `forward` checked `direct` (AVX-512, AVX2 and FMA) and the input's geometry.
         unsafe { forward_task::<T, S, R>(dst, xs, &bases, &packed, &offs, oc) };
     });
     out
@@ -281,7 +288,7 @@ pub(crate) fn weight_grad<T: Float>(x: &Planes<T>, g: &Window2d, dy: &Planes<T>)
     let pixels = g.n * g.oh() * g.ow();
     let oc = dy.numel() / pixels.max(1);
     assert_eq!((dy.numel(), dy.n_planes()), (pixels * oc, x.n_planes()), "conv2d weight gradient: gradient shape");
-    if !usable(oc) || pixels == 0 {
+    if !direct(oc) || pixels == 0 {
         return None;
     }
     Some(match x.n_planes() {
@@ -313,7 +320,7 @@ fn weight_grad_streams<T: Float, const S: usize, const Q: usize>(
         let span = t * TASK_INNER..((t + 1) * TASK_INNER).min(pixels);
         let bases = window_bases(g, span.clone());
         let grads = register_rows::<T, S>(dy, span, oc);
-        // SAFETY: `weight_grad` checked `usable` (AVX-512, AVX2 and FMA) and the input's geometry.
+        // SAFETY: `weight_grad` checked `direct` (AVX-512, AVX2 and FMA) and the input's geometry.
         unsafe { weight_grad_task::<T, S, Q>(part, xs, &bases, &grads, &offs) };
     });
     let mut parts = partials.chunks_exact(size);
@@ -394,7 +401,7 @@ mod row {
     /// [`crate::Float`], so the generic kernels can use it).
     ///
     /// # Safety
-    /// Every method needs a CPU with AVX-512 (F, VL), AVX2 and FMA (checked by `usable` before
+    /// Every method needs a CPU with AVX-512 (F, VL), AVX2 and FMA (checked by `direct` before
     /// any kernel runs).
     pub trait Row: Copy + Sized {
         /// `LANES` values in registers.
@@ -471,7 +478,7 @@ mod row {
         }
     }
 
-    /// Elsewhere the kernels never run (`usable` is false); plain arrays keep them compiling.
+    /// Elsewhere the kernels never run (`direct` is false); plain arrays keep them compiling.
     #[cfg(not(target_arch = "x86_64"))]
     macro_rules! array_rows {
         ($($t:ty),*) => {$(

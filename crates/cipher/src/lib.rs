@@ -45,7 +45,7 @@ mod wire;
 
 pub use basis::{KeyTag, PublicBasis};
 pub use cipher::CipherTensor;
-pub use conv::MAX_CHANNELS as DIRECT_CONV_CHANNELS;
+pub use conv::direct as direct_conv;
 pub use domain::{Domain, MatmulLhs};
 pub use error::{Error, Result};
 pub use plain::PlainTensor;

@@ -4,7 +4,7 @@
 
 use super::{glorot, no_forward, weight_bias, Built, Module, Param};
 use crate::{Error, Result};
-use moreml_cipher::{Domain, MatmulLhs, Window2d, DIRECT_CONV_CHANNELS};
+use moreml_cipher::{direct_conv, Domain, MatmulLhs, Window2d};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -66,11 +66,12 @@ pub struct Conv2d<D: Domain> {
 /// A convolution's forward input, kept for its weight gradient.
 #[derive(Clone, Debug)]
 enum Saved<D: Domain> {
-    /// The input itself: few output channels, where the direct kernels of
-    /// [`Domain::conv2d`] / [`Domain::conv2d_weight_grad`] read the windows from it.
+    /// The input itself, where the direct kernels of [`Domain::conv2d`] /
+    /// [`Domain::conv2d_weight_grad`] read the windows from it ([`direct_conv`]).
     Input(D),
     /// The im2col matrix (as a [`MatmulLhs`]: a ciphertext operand sum, if the products need
-    /// one, is formed once for both): many output channels, where GEMMs on it are faster.
+    /// one, is formed once for both): many output channels or no direct kernels, where the
+    /// weight gradient is a GEMM on it too.
     Cols(MatmulLhs<D>),
 }
 
@@ -81,7 +82,7 @@ impl<D: Domain> Module<D> for Conv2d<D> {
         let s = x.shape();
         let g = Window2d { n: s[0], h: s[1], w: s[2], c: s[3], kh: self.kernel, kw: self.kernel, stride: self.stride };
         let oc = self.w.value.shape()[1];
-        let (mut y, saved) = if oc <= DIRECT_CONV_CHANNELS {
+        let (mut y, saved) = if direct_conv(oc) {
             (x.conv2d(&g, &self.w.value).reshape(&[g.n * g.oh() * g.ow(), oc])?, Saved::Input(x))
         } else {
             let xc = MatmulLhs::new(x.im2col(&g));
